@@ -1,0 +1,248 @@
+"""Layer: the unit of computation, with a forward that returns its backprop.
+
+A layer subclass implements:
+
+* ``build(input_shape)``: creates weights with :meth:`Layer.add_weight`.
+  ``input_shape`` is a tuple with ``None`` for the batch axis (a list of
+  tuples for several inputs).
+* ``forward(inputs, training=False, mask=None) -> (outputs, backprop)``:
+  ``inputs`` is one array or a list of arrays (as the layer was called);
+  ``backprop(d_outputs) -> d_inputs`` takes gradients shaped like ``outputs``
+  and returns gradients shaped like ``inputs`` (None for integer inputs),
+  adding weight gradients with ``variable.add_grad(g)``. A layer called twice
+  in one step (a shared layer) returns two closures; their weight grads add up.
+* ``call(inputs, training=False, mask=None) -> outputs`` (optional): a
+  forward-only path for inference; defaults to ``forward(...)[0]``.
+* ``compute_output_shape(input_shape)`` (optional): defaults to running
+  ``call`` on zeros.
+* ``compute_mask(inputs, mask)`` (optional): the output mask; by default the
+  input mask passes through when ``supports_masking`` is set, else None.
+* ``get_config()``: Keras's config keys, merged with the base config.
+
+Calling a layer on :class:`~engine.graph.KerasTensor` objects records a
+:class:`~engine.graph.Node` (building a graph); calling it on arrays runs it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine import backend, constraints, initializers, naming, regularizers
+from engine.variables import Variable
+
+
+class Layer:
+    """Base class of every layer (and of Model)."""
+
+    supports_masking = False
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
+                 batch_input_shape=None, batch_size=None, input_dim=None,
+                 activity_regularizer=None, **kwargs):
+        kwargs.pop("autocast", None)
+        kwargs.pop("weights", None)
+        if "input_length" in kwargs and input_shape is None and type(self).__name__ != "Embedding":
+            input_shape = (kwargs.pop("input_length"),)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s): {sorted(kwargs)}")
+        if name is None:
+            name = naming.uniquify(naming.to_snake_case(type(self).__name__))
+        else:
+            naming.register(name)
+        self.name = name
+        self.trainable = trainable
+        self.dtype = _dtype_name(dtype)
+        if batch_input_shape is None and input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is None and input_shape is not None:
+            batch_input_shape = (batch_size,) + tuple(input_shape)
+        self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape is not None else None
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.built = False
+        self._weights: list[Variable] = []
+        self._inbound_nodes = []
+        self._outbound_nodes = []
+        self._activity_losses: list = []
+
+    # ----------------------------------------------------------------- weights
+    def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None,
+                   constraint=None, trainable=True, dtype=None):
+        """Creates a weight (a :class:`Variable`) initialized now, on the NumPy backend."""
+        dtype = _dtype_name(dtype or self.dtype)
+        init = initializers.get(initializer)
+        value = np.asarray(init(tuple(int(s) for s in shape), dtype=dtype), dtype=dtype)
+        var = Variable(value, name, trainable=trainable, regularizer=regularizers.get(regularizer),
+                       constraint=constraints.get(constraint), layer_name=self.name)
+        self._weights.append(var)
+        return var
+
+    @property
+    def weights(self) -> list[Variable]:
+        """All weights in Keras's order (creation order, per layer)."""
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return []
+        return [w for w in self.weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return self.weights
+        return [w for w in self.weights if not w.trainable]
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        params = self.weights
+        if len(weights) != len(params):
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(params)} weights, but the given list has {len(weights)}"
+            )
+        for var, value in zip(params, weights):
+            value = np.asarray(value)
+            if tuple(value.shape) != var.shape:
+                raise ValueError(
+                    f"Layer {self.name!r} weight {var.name!r} has shape {var.shape}, "
+                    f"but the given weight has shape {tuple(value.shape)}"
+                )
+            var.assign(value)
+
+    def count_params(self) -> int:
+        return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    # -------------------------------------------------------------- computation
+    def build(self, input_shape) -> None:
+        self.built = True
+
+    def maybe_build(self, input_shape) -> None:
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+
+    def forward(self, inputs, training=False, mask=None):
+        raise TypeError(f"Layer {type(self).__name__} does not define forward()")
+
+    def call(self, inputs, training=False, mask=None):
+        return self.forward(inputs, training=training, mask=mask)[0]
+
+    def compute_mask(self, inputs, mask=None):
+        if self.supports_masking:
+            return mask
+        return None
+
+    def compute_output_shape(self, input_shape):
+        """Output shape(s) for ``input_shape``, found by running ``call`` on zeros."""
+        from engine.graph import probe_output_shape
+
+        return probe_output_shape(self, input_shape)
+
+    def run(self, inputs, training=False, mask=None, need_backprop=True):
+        """``forward`` plus the activity regularizer; what models call for each node."""
+        if need_backprop:
+            out, bp = self.forward(inputs, training=training, mask=mask)
+        else:
+            out, bp = self.call(inputs, training=training, mask=mask), None
+        if self.activity_regularizer is not None:
+            outs = out if isinstance(out, (list, tuple)) else [out]
+            self._activity_losses.extend(float(self.activity_regularizer(o)) for o in outs)
+            if need_backprop:
+                inner, reg = bp, self.activity_regularizer
+
+                def bp(d_out):
+                    if isinstance(out, (list, tuple)):
+                        d_out = [d + reg.gradient(o) for d, o in zip(d_out, out)]
+                    else:
+                        d_out = d_out + reg.gradient(out)
+                    return inner(d_out)
+        return out, bp
+
+    def __call__(self, inputs, *args, **kwargs):
+        from engine import graph
+
+        if graph.is_symbolic(inputs):
+            return graph.call_symbolic(self, inputs, *args, **kwargs)
+        training = kwargs.pop("training", False)
+        mask = kwargs.pop("mask", None)
+        if kwargs or args:
+            raise TypeError(f"{type(self).__name__} got unexpected arguments when called on arrays")
+        self.maybe_build(graph.shape_of(inputs))
+        return self.call(inputs, training=bool(training), mask=mask)
+
+    # ------------------------------------------------------------ graph access
+    def _get_node_attribute(self, node_index, attr, label):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name!r} is not connected, so it has no {label}")
+        if node_index >= len(self._inbound_nodes):
+            raise ValueError(
+                f"Asked for node {node_index} of layer {self.name!r}, which has only "
+                f"{len(self._inbound_nodes)} inbound node(s)"
+            )
+        value = getattr(self._inbound_nodes[node_index], attr)
+        return value[0] if len(value) == 1 else list(value)
+
+    def get_input_at(self, node_index):
+        return self._get_node_attribute(node_index, "input_tensors", "input")
+
+    def get_output_at(self, node_index):
+        return self._get_node_attribute(node_index, "output_tensors", "output")
+
+    def get_input_shape_at(self, node_index):
+        t = self.get_input_at(node_index)
+        return [x.shape for x in t] if isinstance(t, list) else t.shape
+
+    def get_output_shape_at(self, node_index):
+        t = self.get_output_at(node_index)
+        return [x.shape for x in t] if isinstance(t, list) else t.shape
+
+    def _single_node_attr(self, getter, label):
+        if len(self._inbound_nodes) > 1:
+            raise AttributeError(
+                f"Layer {self.name!r} has multiple inbound nodes, hence the notion of \"layer {label}\" "
+                f"is ill-defined. Use `get_{label.replace(' ', '_')}_at(node_index)` instead."
+            )
+        return getter(0)
+
+    @property
+    def input(self):
+        return self._single_node_attr(self.get_input_at, "input")
+
+    @property
+    def output(self):
+        return self._single_node_attr(self.get_output_at, "output")
+
+    @property
+    def input_shape(self):
+        return self._single_node_attr(self.get_input_shape_at, "input shape")
+
+    @property
+    def output_shape(self):
+        return self._single_node_attr(self.get_output_shape_at, "output shape")
+
+    # ----------------------------------------------------------- serialization
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _dtype_name(dtype) -> str:
+    """Keras 3 writes dtype policies as dicts; accept names, policies and None."""
+    if isinstance(dtype, dict):
+        cfg = dtype.get("config", {})
+        dtype = cfg.get("name", None)
+        if dtype == "mixed_float16" or dtype == "mixed_bfloat16":
+            dtype = "float32"
+    return backend.standardize_dtype(dtype)
