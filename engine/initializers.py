@@ -5,7 +5,7 @@ Random ones follow Keras's formulas (fans, truncation at two standard
 deviations, the 0.87962566103423978 stddev correction); their values differ
 from Keras's (another RNG) but their distributions are the same. A seeded
 initializer gives the same values on every call, as in Keras; an unseeded one
-draws from :func:`engine.random.generator`.
+draws from a generator split off :func:`engine.random.global_generator`.
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ class RandomInitializer(Initializer):
         self.seed = None if seed is None else int(seed)
 
     def _rng(self) -> np.random.Generator:
-        return engine_random.make_generator(self.seed)
+        return engine_random.generator(self.seed)
 
     def get_config(self):
         return {"seed": self.seed}

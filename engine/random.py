@@ -1,8 +1,8 @@
-"""The engine's random numbers: one global NumPy Generator, reseedable.
+"""Random number generators: seeded per layer/initializer, or drawn from one global generator.
 
-Unseeded draws (initializers, dropout, shuffling) come from :func:`generator`;
-:func:`set_random_seed` reseeds it (and Python's and NumPy's legacy global
-generators, as ``keras.utils.set_random_seed`` does), so a seeded run repeats.
+``set_random_seed(seed)`` reseeds the global generator (and Python's and NumPy's
+legacy ones, as ``keras.utils.set_random_seed`` does), so unseeded initializers,
+dropout and shuffling become reproducible.
 """
 from __future__ import annotations
 
@@ -10,26 +10,25 @@ import random as _py_random
 
 import numpy as np
 
-_generator = np.random.default_rng()
+_global = np.random.default_rng()
 
 
 def set_random_seed(seed: int) -> None:
-    """Reseeds the engine's generator, ``random`` and ``np.random`` with ``seed``."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+    """Reseeds the global generator, ``random`` and ``np.random`` with ``seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"Expected `seed` argument to be an integer. Received: seed={seed!r}")
-    global _generator
+    global _global
+    _global = np.random.default_rng(int(seed))
     _py_random.seed(int(seed))
-    np.random.seed(int(seed) % (2**32))
-    _generator = np.random.default_rng(int(seed))
+    np.random.seed(int(seed) % 2**32)
 
 
-def generator() -> np.random.Generator:
-    """The global Generator that unseeded draws use."""
-    return _generator
+def global_generator() -> np.random.Generator:
+    return _global
 
 
-def make_generator(seed=None) -> np.random.Generator:
-    """A fresh Generator for an integer ``seed``; the global one for None."""
+def generator(seed=None) -> np.random.Generator:
+    """A new Generator for ``seed``, or one split off the global generator when seed is None."""
     if seed is None:
-        return _generator
-    return np.random.default_rng(int(seed))
+        return np.random.default_rng(_global.integers(0, 2**63 - 1))
+    return np.random.default_rng(seed)
