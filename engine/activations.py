@@ -170,7 +170,7 @@ def _gelu_forward(x, approximate=False):
 
         def backprop(dy):
             d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-            return dy * (cdf + 0.5 * x * (1 - t * t) * d_inner).astype(x.dtype, copy=False)
+            return dy * (cdf + 0.5 * x * ((1 + t) * (1 - t)) * d_inner).astype(x.dtype, copy=False)
 
         return y, backprop
     cdf = (0.5 * _erfc(-x * _SQRT_HALF)).astype(x.dtype, copy=False)
@@ -185,7 +185,7 @@ def _gelu_forward(x, approximate=False):
 
 def _tanh_forward(x):
     y = _xp(x).tanh(x)
-    return y, lambda dy: dy * (1 - y * y)
+    return y, lambda dy: dy * ((1 + y) * (1 - y))
 
 
 def _tanh_shrink_forward(x):
@@ -266,7 +266,7 @@ def _mish_forward(x):
     y = x * t
 
     def backprop(dy):
-        return dy * (t + x * (1 - t * t) * _sigmoid(x))
+        return dy * (t + x * ((1 + t) * (1 - t)) * _sigmoid(x))
 
     return y, backprop
 
@@ -309,22 +309,32 @@ def _glu_forward(x, axis=-1):
 
 
 def _sparsemax_forward(x, axis=-1):
+    """Keras 3's sparsemax formula, as its backends compute it.
+
+    ``tau = (sum of the first k sorted cumulative sums - 1) / k``: Keras sums the
+    cumulative sums over the support (outputs need not sum to 1); this follows it.
+    """
     xp = _xp(x)
     z = xp.moveaxis(x, axis, -1)
-    z_sorted = -xp.sort(-z, axis=-1)
+    order = xp.argsort(-z, axis=-1, kind="stable")
+    rank = xp.argsort(order, axis=-1, kind="stable")
+    z_sorted = xp.take_along_axis(z, order, axis=-1)
     cumsum = xp.cumsum(z_sorted, axis=-1)
     r = xp.arange(1, z.shape[-1] + 1, dtype=x.dtype)
     support = z_sorted - (cumsum - 1) / r > 0
-    k = support.sum(axis=-1, keepdims=True)
+    k = support.sum(axis=-1, keepdims=True).astype(x.dtype)
     tau = (xp.where(support, cumsum, 0).sum(axis=-1, keepdims=True) - 1) / k
-    y = xp.moveaxis(xp.maximum(z - tau, 0), -1, axis).astype(x.dtype, copy=False)
-    active = (y > 0).astype(x.dtype)
+    y_last = xp.maximum(z - tau, 0).astype(x.dtype, copy=False)
+    active = (y_last > 0).astype(x.dtype)
+    # d tau / d z = (k - rank) / k for the k largest entries, 0 for the rest.
+    dtau = xp.maximum(k - rank, 0).astype(x.dtype) / k
 
     def backprop(dy):
-        mean = _axis_sum(dy * active, axis) / _axis_sum(active, axis)
-        return active * (dy - mean)
+        g = xp.moveaxis(dy, axis, -1) * active
+        dz = g - g.sum(axis=-1, keepdims=True) * dtau
+        return xp.moveaxis(dz, -1, axis)
 
-    return y, backprop
+    return xp.moveaxis(y_last, -1, axis), backprop
 
 
 _FORWARDS = {
