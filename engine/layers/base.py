@@ -77,8 +77,8 @@ class Layer:
 
     @property
     def weights(self) -> list[Variable]:
-        """All weights in Keras's order (creation order, per layer)."""
-        return list(self._weights)
+        """All weights in Keras's order: this layer's trainable ones, then its non-trainable ones."""
+        return [w for w in self._weights if w.trainable] + [w for w in self._weights if not w.trainable]
 
     @property
     def trainable_weights(self) -> list[Variable]:
@@ -146,16 +146,18 @@ class Layer:
         else:
             out, bp = self.call(inputs, training=training, mask=mask), None
         if self.activity_regularizer is not None:
+            # Keras 3 divides each output's activity penalty by the batch size.
             outs = out if isinstance(out, (list, tuple)) else [out]
-            self._activity_losses.extend(float(self.activity_regularizer(o)) for o in outs)
+            reg = self.activity_regularizer
+            self._activity_losses.extend(float(reg(o)) / o.shape[0] for o in outs)
             if need_backprop:
-                inner, reg = bp, self.activity_regularizer
+                inner = bp
 
                 def bp(d_out):
                     if isinstance(out, (list, tuple)):
-                        d_out = [d + reg.gradient(o) for d, o in zip(d_out, out)]
+                        d_out = [d + reg.gradient(o) / o.shape[0] for d, o in zip(d_out, out)]
                     else:
-                        d_out = d_out + reg.gradient(out)
+                        d_out = d_out + reg.gradient(out) / out.shape[0]
                     return inner(d_out)
         return out, bp
 

@@ -1,0 +1,18 @@
+"""fitq's engine: Keras's Model API on NumPy (CuPy on a GPU), usable with no server.
+
+    from engine import Sequential, Model, Input, layers, optimizers, losses, metrics, callbacks
+    from engine import model_from_json
+"""
+from engine import activations, backend, callbacks, constraints, initializers, layers, losses, metrics
+from engine import optimizers, regularizers
+from engine.graph import Input
+from engine.models import Model, Sequential, load_model, model_from_json
+from engine.random import set_random_seed
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints", "initializers",
+    "layers", "load_model", "losses", "metrics", "model_from_json", "optimizers", "regularizers",
+    "set_random_seed",
+]

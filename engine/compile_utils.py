@@ -1,0 +1,211 @@
+"""What ``compile`` resolves: one loss (and weight) per output, the metrics per output,
+and the weighted reduction Keras applies (sample weights, output masks).
+
+Keras 2 rules where Keras 3 differs (the product follows Keras 2's documents):
+one loss for a multi-output model applies to every output, and a flat metrics
+list applies to every output.
+"""
+from __future__ import annotations
+
+from engine import backend
+from engine import losses as losses_module
+from engine import metrics as metrics_module
+
+
+def _per_output(value, output_names, what, allow_missing):
+    """``value`` spread over outputs: a single value for all, a list by position, a dict by name."""
+    n = len(output_names)
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in output_names]
+        if unknown:
+            raise ValueError(
+                f"Unknown entry in {what} dictionary: {unknown[0]!r}. Only expected the following keys: {output_names}"
+            )
+        if not allow_missing:
+            missing = [k for k in output_names if k not in value]
+            if missing:
+                raise ValueError(f"Expected keys {output_names} in {what} dict, but found {list(value)}")
+        return [value.get(k) for k in output_names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(
+                f"When passing a list as {what}, it should have one entry per model output. The model has {n} "
+                f"output(s) ({output_names}), but you passed {what}={value!r}"
+            )
+        return list(value)
+    return [value] * n
+
+
+def match_rank(values, weights):
+    """Keras's squeeze_or_expand_to_same_rank, then trailing axes added so ``weights`` broadcast."""
+    if weights is None:
+        return None
+    xp = backend.array_module(values)
+    weights = xp.asarray(weights, dtype=values.dtype)
+    vr, wr = values.ndim, weights.ndim
+    if vr == wr + 1 and values.shape[-1] == 1 and wr != 1:
+        weights = weights[..., None]
+    elif wr == vr + 1 and weights.shape[-1] == 1:
+        weights = weights.reshape(weights.shape[:-1])
+    while weights.ndim < values.ndim:
+        weights = weights[..., None]
+    return weights
+
+
+def effective_weights(values, sample_weight, mask):
+    """Per-element weights for ``values``: sample weights times the output mask, Keras-scaled.
+
+    A mask is scaled by ``size / valid`` so the "sum over batch size" reduction averages
+    over unmasked entries only (Keras 3's apply_mask).
+    """
+    xp = backend.array_module(values)
+    if mask is not None:
+        m = match_rank(values, mask.astype(values.dtype))
+        valid = float(m.sum())
+        scale = (m.size / valid) if valid else 0.0
+        m = m * values.dtype.type(scale)
+        sample_weight = m if sample_weight is None else match_rank(values, sample_weight) * m
+    elif sample_weight is not None:
+        sample_weight = match_rank(values, sample_weight)
+    if sample_weight is None:
+        return None
+    return xp.broadcast_to(sample_weight, values.shape)
+
+
+class CompiledLoss:
+    """The model's losses: per output a Loss and weight; computes the total and d(total)/d(y_pred)."""
+
+    def __init__(self, loss, loss_weights, output_names):
+        self.output_names = list(output_names)
+        self._user_loss = loss
+        specs = _per_output(loss, self.output_names, "loss", allow_missing=True)
+        if loss_weights is None:
+            weights = [1.0] * len(specs)
+        elif isinstance(loss_weights, (int, float)) and len(specs) == 1:
+            weights = [float(loss_weights)]
+        else:
+            weights = [1.0 if w is None else float(w)
+                       for w in _per_output(loss_weights, self.output_names, "loss_weights", allow_missing=True)]
+        self._specs = specs
+        self.weights = weights
+        self.losses = None
+        self.trackers = []
+
+    @property
+    def built(self) -> bool:
+        return self.losses is not None
+
+    def build(self, y_trues, y_preds):
+        """Resolves names that depend on shapes ("crossentropy") and creates per-output loss trackers."""
+        self.losses = []
+        for spec, yt, yp in zip(self._specs, y_trues, y_preds):
+            if spec is None:
+                self.losses.append(None)
+                continue
+            if isinstance(spec, str) and spec.lower() in ("crossentropy", "ce"):
+                binary = yp.shape[-1] == 1
+                sparse = yt is not None and (yt.ndim < yp.ndim or (yt.shape[-1] == 1 and yp.shape[-1] > 1))
+                spec = "binary_crossentropy" if binary else (
+                    "sparse_categorical_crossentropy" if sparse else "categorical_crossentropy")
+            self.losses.append(losses_module.get(spec))
+        active = [n for n, l in zip(self.output_names, self.losses) if l is not None]
+        self.trackers = [metrics_module.Mean(name=f"{n}_loss") for n in active] if len(active) > 1 else []
+
+    def compute(self, y_trues, y_preds, sample_weights, masks, need_grad=True):
+        """Returns (total weighted loss, per-output unweighted losses, per-output d_loss/d_pred)."""
+        if not self.built:
+            self.build(y_trues, y_preds)
+        total, parts, grads = 0.0, [], []
+        batch = int(y_preds[0].shape[0])
+        tracker = iter(self.trackers)
+        for i, (loss, weight) in enumerate(zip(self.losses, self.weights)):
+            if loss is None:
+                grads.append(None)
+                continue
+            yt, yp = y_trues[i], y_preds[i]
+            if yt is None:
+                raise ValueError(f"No target data was given for output {self.output_names[i]!r}, which has a loss")
+            sw = sample_weights[i] if sample_weights is not None else None
+            mask = masks[i] if masks is not None else None
+            values, bp = loss.forward(yt, yp)
+            w = effective_weights(values, sw, mask)
+            weighted = values if w is None else values * w
+            value = float(weighted.sum()) / max(values.size, 1)
+            parts.append(value)
+            if self.trackers:
+                next(tracker).update_state(value, sample_weight=batch)
+            total += weight * value
+            if need_grad:
+                xp = backend.array_module(values)
+                scale = values.dtype.type(weight / max(values.size, 1))
+                d_values = xp.full(values.shape, scale, dtype=values.dtype) if w is None else w * scale
+                grads.append(bp(d_values))
+            else:
+                grads.append(None)
+        return total, parts, grads
+
+
+class CompiledMetrics:
+    """The model's metrics per output, named as Keras names them in History."""
+
+    def __init__(self, metrics, weighted_metrics, output_names):
+        self.output_names = list(output_names)
+        self._user = (metrics, weighted_metrics)
+        self.entries = None
+
+    def _spread(self, metrics, what):
+        if not metrics:
+            return [[] for _ in self.output_names]
+        if isinstance(metrics, dict):
+            per = _per_output(metrics, self.output_names, what, allow_missing=True)
+        elif isinstance(metrics, (list, tuple)) and len(self.output_names) > 1 and any(
+            isinstance(m, (list, tuple)) or m is None for m in metrics
+        ):
+            per = _per_output(list(metrics), self.output_names, what, allow_missing=True)
+        elif isinstance(metrics, (list, tuple)):
+            per = [list(metrics)] * len(self.output_names)
+        else:
+            raise ValueError(
+                f"Expected `{what}` argument to be a list, tuple, or dict. Received instead: {what}={metrics!r} "
+                f"of type {type(metrics)}"
+            )
+        return [[] if p is None else (list(p) if isinstance(p, (list, tuple)) else [p]) for p in per]
+
+    def build(self, y_trues, y_preds):
+        metrics, weighted = self._user
+        multi = len(self.output_names) > 1
+        self.entries = []
+        used = {}
+        for kind, spread in (("plain", self._spread(metrics, "metrics")),
+                             ("weighted", self._spread(weighted, "weighted_metrics"))):
+            for i, ids in enumerate(spread):
+                yt, yp = y_trues[i], y_preds[i]
+                for ident in ids:
+                    m = metrics_module.get(ident, y_true_shape=None if yt is None else tuple(yt.shape),
+                                           y_pred_shape=tuple(yp.shape))
+                    name = f"{self.output_names[i]}_{m.name}" if multi else m.name
+                    if name in used:
+                        if kind == "weighted":
+                            name = f"{self.output_names[i]}_weighted_{m.name}" if multi else f"weighted_{m.name}"
+                        if name in used:
+                            used[name] += 1
+                            name = f"{name}_{used[name] - 1}"
+                    used.setdefault(name, 1)
+                    self.entries.append((name, i, m, kind == "weighted"))
+
+    def update(self, y_trues, y_preds, sample_weights, masks):
+        if self.entries is None:
+            self.build(y_trues, y_preds)
+        for _, i, m, weighted in self.entries:
+            sw = sample_weights[i] if (weighted and sample_weights is not None) else None
+            mask = masks[i] if masks is not None else None
+            if mask is not None:
+                sw = mask.astype("float32") if sw is None else match_rank(mask.astype("float32"), sw) * mask
+            m.update_state(y_trues[i], y_preds[i], sample_weight=sw)
+
+    def results(self) -> dict:
+        return {name: float(m.result()) for name, _, m, _ in (self.entries or [])}
+
+    def reset(self):
+        for _, _, m, _ in self.entries or []:
+            m.reset_state()

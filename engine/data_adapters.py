@@ -1,0 +1,199 @@
+"""Data adapters: turn what ``fit`` / ``evaluate`` / ``predict`` were given into batches.
+
+Every adapter yields batches as ``(xs, ys, sws)``: flat lists ordered like the
+model's inputs and outputs (``ys`` / ``sws`` may be None). The training loop
+never branches on the kind of data; it asks :func:`get_adapter` for one.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+
+from engine import random as engine_random
+
+
+def _as_array(a, what):
+    if a is None:
+        return None
+    if hasattr(a, "__array__") or isinstance(a, (list, tuple, int, float)):
+        arr = np.asarray(a) if not hasattr(a, "shape") else a
+        if arr.dtype == object:
+            raise ValueError(f"{what} could not be converted to a numeric array")
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        return arr
+    raise ValueError(f"Unrecognized data type for {what}: {type(a).__name__}")
+
+
+def flatten_by_names(data, names, what):
+    """``data`` (one array, a list by position, or a dict by name) as a list ordered like ``names``.
+
+    Raises ValueError naming the missing / unexpected entry or the count mismatch.
+    """
+    if data is None:
+        return None
+    n = len(names)
+    if isinstance(data, dict):
+        unknown = [k for k in data if k not in names]
+        if unknown:
+            raise ValueError(
+                f"Unknown entry in {what} dictionary: {unknown[0]!r}. Only expected the following keys: {names}"
+            )
+        missing = [k for k in names if k not in data]
+        if missing and what != "sample_weight":
+            raise ValueError(f"No data provided for {what[:-1] if what.endswith('s') else what} {missing[0]!r}. "
+                             f"Need data for each key in: {names}")
+        return [_as_array(data.get(k), f"{what} {k!r}") for k in names]
+    if isinstance(data, (list, tuple)) and not (n == 1 and not _is_array_list(data)):
+        if len(data) != n:
+            raise ValueError(
+                f"Error when checking model {what}: the list of arrays passed should have size {n} "
+                f"(one per {'input' if 'input' in what else 'output'}: {names}), but it has {len(data)} arrays"
+            )
+        return [_as_array(a, f"{what} {k!r}") for a, k in zip(data, names)]
+    if n != 1 and what != "sample_weight":
+        raise ValueError(
+            f"Error when checking model {what}: the model has {n} ({names}), but a single array was given"
+        )
+    if n != 1:
+        return [_as_array(data, f"{what} {k!r}") for k in names]
+    return [_as_array(data, f"{what} {names[0]!r}")]
+
+
+def _is_array_list(data):
+    """True for a list of arrays (one per input) rather than one array written as nested lists."""
+    return all(hasattr(v, "shape") or v is None for v in data)
+
+
+def check_lengths(xs, ys, sws):
+    """All arrays must have the same number of samples; returns that number."""
+    sizes = {}
+    for label, arrays in (("x", xs), ("y", ys), ("sample_weight", sws)):
+        for i, a in enumerate(arrays or []):
+            if a is not None:
+                sizes.setdefault(int(a.shape[0]), []).append(f"{label}[{i}]")
+    if len(sizes) > 1:
+        detail = ", ".join(f"{v} with {k} samples" for k, v in sizes.items())
+        raise ValueError(f"Data cardinality is ambiguous: make sure all arrays contain the same number of samples ({detail})")
+    return next(iter(sizes)) if sizes else 0
+
+
+def split_validation(xs, ys, sws, validation_split):
+    """Keras's split: the last ``validation_split`` fraction, taken before any shuffling."""
+    n = check_lengths(xs, ys, sws)
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
+        raise ValueError(
+            f"Training data contains {n} samples, which is not sufficient to split it into a validation and "
+            f"training set as specified by `validation_split={validation_split}`. Either provide more data, or a "
+            f"different value for the `validation_split` argument."
+        )
+
+    def cut(arrays, lo, hi):
+        return None if arrays is None else [None if a is None else a[lo:hi] for a in arrays]
+
+    return (cut(xs, 0, split_at), cut(ys, 0, split_at), cut(sws, 0, split_at)), \
+        (cut(xs, split_at, n), cut(ys, split_at, n), cut(sws, split_at, n))
+
+
+class ArrayDataAdapter:
+    """Batches over in-memory (or memory-mapped) arrays.
+
+    ``shuffle``: True (a new permutation each epoch), False, or "batch" (order kept,
+    samples shuffled within each batch). ``steps`` caps the batches per epoch
+    (``steps_per_epoch``); the arrays wrap around when it asks for more than one pass.
+    """
+
+    def __init__(self, xs, ys=None, sws=None, batch_size=32, shuffle=False, steps=None, seed=None):
+        self.xs, self.ys, self.sws = xs, ys, sws
+        self.num_samples = check_lengths(xs, ys, sws)
+        self.batch_size = int(batch_size or 32)
+        self.shuffle = shuffle
+        self._steps = steps
+        self._rng = engine_random.generator(seed)
+        self._cursor = 0
+
+    @property
+    def num_batches(self) -> int:
+        if self._steps is not None:
+            return int(self._steps)
+        return math.ceil(self.num_samples / self.batch_size)
+
+    @property
+    def batches_per_pass(self) -> int:
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def _take(self, arrays, idx):
+        if arrays is None:
+            return None
+        return [None if a is None else a[idx] for a in arrays]
+
+    def __iter__(self):
+        n, bs = self.num_samples, self.batch_size
+        if self._steps is None:
+            order = self._rng.permutation(n) if self.shuffle is True else None
+            for start in range(0, n, bs):
+                stop = min(start + bs, n)
+                if order is not None:
+                    idx = order[start:stop]
+                elif self.shuffle == "batch":
+                    idx = self._rng.permutation(stop - start) + start
+                else:
+                    idx = slice(start, stop)
+                yield self._take(self.xs, idx), self._take(self.ys, idx), self._take(self.sws, idx)
+            return
+        # steps_per_epoch: walk the data in batches, continuing where the last epoch stopped.
+        for _ in range(int(self._steps)):
+            start = self._cursor
+            stop = min(start + bs, n)
+            idx = slice(start, stop)
+            self._cursor = 0 if stop >= n else stop
+            yield self._take(self.xs, idx), self._take(self.ys, idx), self._take(self.sws, idx)
+
+    @contextlib.contextmanager
+    def epoch(self):
+        """The batches of one epoch: ``with adapter.epoch() as batches: for xs, ys, sws in batches``."""
+        yield iter(self)
+
+    def close(self):
+        """Arrays hold no threads or files to release."""
+
+
+def is_stream(x) -> bool:
+    """Whether ``x`` is a generator, iterator or Sequence (batches), not arrays."""
+    if x is None or isinstance(x, (np.ndarray, list, tuple, dict)) or hasattr(x, "__array__"):
+        return False
+    return hasattr(x, "__next__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__")) or hasattr(x, "__iter__")
+
+
+def standardize_arrays(model, x, y=None, sample_weight=None):
+    """Flat lists ``(xs, ys, sws)`` in the model's input / output order, or None when ``x`` is a stream."""
+    if is_stream(x):
+        if y is not None:
+            raise ValueError("`y` argument is not supported when using a generator or Sequence as input: "
+                             "the batches must carry the targets")
+        if sample_weight is not None:
+            raise ValueError("`sample_weight` argument is not supported when using a generator or Sequence as input: "
+                             "the batches must carry the sample weights")
+        return None
+    if x is None:
+        raise ValueError("No input data was given: `x` is None")
+    xs = flatten_by_names(x, model.input_names, "inputs")
+    ys = flatten_by_names(y, model.output_names, "targets")
+    sws = flatten_by_names(sample_weight, model.output_names, "sample_weight")
+    check_lengths(xs, ys, sws)
+    return xs, ys, sws
+
+
+def get_adapter(model, x, y=None, sample_weight=None, batch_size=None, steps=None, shuffle=False,
+                max_queue_size=10, workers=1, use_multiprocessing=False, for_predict=False):
+    """The adapter for ``x``: arrays (by position or name) or a generator / Sequence of batches."""
+    arrays = standardize_arrays(model, x, y, sample_weight)
+    if arrays is not None:
+        return ArrayDataAdapter(*arrays, batch_size=batch_size, shuffle=shuffle, steps=steps)
+    from engine.streaming import StreamDataAdapter
+
+    return StreamDataAdapter(model, x, steps=steps, shuffle=shuffle, max_queue_size=max_queue_size,
+                             workers=workers, use_multiprocessing=use_multiprocessing, for_predict=for_predict)

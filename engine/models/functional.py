@@ -1,0 +1,331 @@
+"""Functional graph execution: a Model built from input and output KerasTensors.
+
+The graph is mapped once (Keras's depth ordering, so ``model.layers`` and the
+weight order equal Keras's); ``forward`` runs the nodes in that order and
+returns a backprop closure that walks them in reverse, summing gradients of
+tensors used more than once.
+"""
+from __future__ import annotations
+
+import collections
+
+from engine import backend, naming
+from engine.graph import InputLayer, KerasTensor
+from engine.layers.base import Layer
+
+
+def _flatten_struct(x):
+    """(flat list of tensors, kind) where kind is "single", "list" or a tuple of dict keys."""
+    if isinstance(x, KerasTensor):
+        return [x], "single"
+    if isinstance(x, dict):
+        return list(x.values()), tuple(x.keys())
+    if isinstance(x, (list, tuple)):
+        flat = list(x)
+        for t in flat:
+            if not isinstance(t, KerasTensor):
+                raise ValueError(f"Expected KerasTensors (from Input or layers), got {type(t).__name__}: {t!r}")
+        return flat, "list"
+    raise ValueError(f"Expected a KerasTensor (from keras Input or a layer), got {type(x).__name__}: {x!r}")
+
+
+def map_graph(inputs, outputs):
+    """Nodes in execution order and layers in Keras's order for a graph from ``inputs`` to ``outputs``."""
+    finished, in_progress, ordered, layer_index = set(), set(), [], {}
+    input_ids = {id(t) for t in inputs}
+
+    def visit(tensor):
+        layer, node_index, _ = tensor._keras_history
+        node = layer._inbound_nodes[node_index]
+        if id(node) in finished:
+            return
+        if id(node) in in_progress:
+            raise ValueError(f"Tensor {tensor} from layer '{layer.name}' is part of a cycle.")
+        layer_index.setdefault(id(layer), (len(layer_index), layer))
+        in_progress.add(id(node))
+        if not node.is_input and id(tensor) not in input_ids:
+            for t in node.input_tensors:
+                visit(t)
+        finished.add(id(node))
+        in_progress.discard(id(node))
+        ordered.append(node)
+
+    for t in outputs:
+        visit(t)
+
+    node_depth, layer_depth = {}, {}
+    for node in reversed(ordered):
+        depth = node_depth.setdefault(id(node), 0)
+        depth = max(depth, layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        node_depth[id(node)] = depth
+        for parent in node.parent_nodes:
+            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    nodes_by_id = {id(n): n for n in ordered}
+    for t in inputs:
+        layer = t._keras_history[0]
+        if id(layer) not in layer_depth:
+            layer_depth[id(layer)] = 0
+            layer_index[id(layer)] = (-1, layer)
+            node_depth[id(layer._inbound_nodes[0])] = 0
+            nodes_by_id[id(layer._inbound_nodes[0])] = layer._inbound_nodes[0]
+
+    by_depth = collections.defaultdict(list)
+    for lid, depth in layer_depth.items():
+        by_depth[depth].append(layer_index[lid])
+    layers = []
+    for depth in sorted(by_depth, reverse=True):
+        layers.extend(layer for _, layer in sorted(by_depth[depth], key=lambda p: p[0]))
+
+    nodes_at = collections.defaultdict(list)
+    for nid, depth in node_depth.items():
+        nodes_at[depth].append(nodes_by_id[nid])
+    computable = set(input_ids)
+    run_order = []
+    for depth in sorted(nodes_at, reverse=True):
+        for node in nodes_at[depth]:
+            if node.is_input:
+                for t in node.output_tensors:
+                    if id(t) not in computable and t not in inputs:
+                        raise ValueError(
+                            f"Graph disconnected: cannot obtain value for tensor {t} at layer "
+                            f"'{node.layer.name}'. The model's inputs are {[x.name for x in inputs]}"
+                        )
+                continue
+            if any(id(t) in input_ids for t in node.output_tensors):
+                continue
+            for t in node.input_tensors:
+                if id(t) not in computable:
+                    raise ValueError(
+                        f"Graph disconnected: cannot find parent for tensor {t} at layer "
+                        f"'{node.layer.name}'. The model's inputs are {[x.name for x in inputs]}"
+                    )
+            computable.update(id(t) for t in node.output_tensors)
+            run_order.append(node)
+    names = [layer.name for layer in layers]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(
+                f'The name "{name}" is used {names.count(name)} times in the model. All layer names should be unique.'
+            )
+    return run_order, layers
+
+
+class FunctionalGraph(Layer):
+    """The graph half of a Functional model: structure, layers, weights and forward/backward."""
+
+    def _init_graph(self, inputs, outputs):
+        self._inputs_struct = inputs
+        self._outputs_struct = outputs
+        self.inputs, self._input_kind = _flatten_struct(inputs)
+        self.outputs, self._output_kind = _flatten_struct(outputs)
+        if not self.inputs:
+            raise ValueError("`inputs` argument cannot be empty.")
+        if not self.outputs:
+            raise ValueError("`outputs` argument cannot be empty.")
+        self._run_order, self._layers = map_graph(self.inputs, self.outputs)
+        self._tensor_consumers = collections.Counter(id(t) for n in self._run_order for t in n.input_tensors)
+        self.built = True
+
+    # ------------------------------------------------------------------ naming
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    @property
+    def input_names(self) -> list[str]:
+        if isinstance(self._input_kind, tuple):
+            return list(self._input_kind)
+        return [t._keras_history[0].name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        if isinstance(self._output_kind, tuple):
+            return list(self._output_kind)
+        return [t._keras_history[0].name for t in self.outputs]
+
+    def get_layer(self, name=None, index=None) -> Layer:
+        """The layer called ``name`` or at ``index`` in ``model.layers``."""
+        if name is not None and index is not None:
+            raise ValueError(f"Provide only a layer name or a layer index. Received: index={index}, name={name}.")
+        if index is not None:
+            if len(self.layers) <= index:
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model only has {len(self.layers)} layers."
+                )
+            return self.layers[index]
+        if name is not None:
+            for layer in self.layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(
+                f"No such layer: {name}. Existing layers are: {[layer.name for layer in self.layers]}."
+            )
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+
+    # ----------------------------------------------------------------- weights
+    @property
+    def weights(self):
+        seen, out = set(), []
+        for layer in self.layers:
+            for w in layer.weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        seen, out = set(), []
+        for layer in self.layers:
+            for w in layer.trainable_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def set_weights(self, weights):
+        params = self.weights
+        if len(weights) != len(params):
+            raise ValueError(
+                f"You called `set_weights(weights)` on model {self.name!r} with a weight list of length "
+                f"{len(weights)}, but the model expects {len(params)} weights."
+            )
+        for var, value in zip(params, weights):
+            value = backend.to_numpy(value)
+            if tuple(value.shape) != var.shape:
+                raise ValueError(
+                    f"Weight {var.path!r} has shape {var.shape}, but the given weight has shape {tuple(value.shape)}"
+                )
+            var.assign(value)
+
+    # ------------------------------------------------------------- execution
+    def _flat_inputs(self, inputs):
+        """Model inputs as a flat list in ``self.inputs`` order (from an array, list or dict by name)."""
+        n = len(self.inputs)
+        if isinstance(inputs, dict):
+            names = self.input_names
+            missing = [k for k in names if k not in inputs]
+            if missing:
+                raise ValueError(f"Missing data for input {missing[0]!r}. Expected the following keys: {names}")
+            unknown = [k for k in inputs if k not in names]
+            if unknown:
+                raise ValueError(f"Unknown entry {unknown[0]!r} in the input data. Expected the following keys: {names}")
+            return [inputs[k] for k in names]
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != n:
+                raise ValueError(
+                    f"Model {self.name!r} expects {n} input(s), but it received {len(inputs)} input arrays."
+                )
+            return list(inputs)
+        if n != 1:
+            raise ValueError(f"Model {self.name!r} expects {n} inputs ({self.input_names}), but it received 1 input array.")
+        return [inputs]
+
+    def _pack_outputs(self, flat):
+        if self._output_kind == "single":
+            return flat[0]
+        if isinstance(self._output_kind, tuple):
+            return dict(zip(self._output_kind, flat))
+        return list(flat)
+
+    def run_graph(self, flat_inputs, training=False, masks=None, need_backprop=True):
+        """Runs the graph on ``flat_inputs``; returns (flat outputs, flat output masks, backprop or None).
+
+        ``backprop(flat d_outputs) -> flat d_inputs`` (None where no gradient reaches an input).
+        """
+        values, mask_of = {}, {}
+        for i, (t, v) in enumerate(zip(self.inputs, flat_inputs)):
+            values[id(t)] = v
+            mask_of[id(t)] = masks[i] if masks is not None else None
+        tape = []
+        for node in self._run_order:
+            xs = [values[id(t)] for t in node.input_tensors]
+            ms = [mask_of.get(id(t)) for t in node.input_tensors]
+            x = node.pack_inputs(xs)
+            m = None if all(mm is None for mm in ms) else node.pack_inputs(ms)
+            out, bp = node.layer.run(x, training=training, mask=m, need_backprop=need_backprop)
+            out_mask = node.layer.compute_mask(x, m)
+            outs = node.unpack_outputs(out)
+            out_masks = out_mask if isinstance(out_mask, (list, tuple)) else [out_mask] * len(outs)
+            for t, o, om in zip(node.output_tensors, outs, out_masks):
+                values[id(t)] = o
+                mask_of[id(t)] = om
+            if need_backprop:
+                tape.append((node, bp, outs))
+        flat_out = [values[id(t)] for t in self.outputs]
+        flat_masks = [mask_of.get(id(t)) for t in self.outputs]
+        if not need_backprop:
+            return flat_out, flat_masks, None
+
+        def backprop(d_outputs):
+            grads = {}
+            for t, d in zip(self.outputs, d_outputs):
+                if d is not None:
+                    grads[id(t)] = grads[id(t)] + d if id(t) in grads else d
+            for node, bp, outs in reversed(tape):
+                d_outs = [grads.pop(id(t), None) for t in node.output_tensors]
+                if all(d is None for d in d_outs):
+                    continue
+                d_outs = [backend.array_module(o).zeros_like(o) if d is None else d for d, o in zip(d_outs, outs)]
+                d_in = bp(d_outs[0] if node.single_output else d_outs)
+                d_in = [d_in] if node.single_input else d_in
+                for t, g in zip(node.input_tensors, d_in):
+                    if g is not None:
+                        grads[id(t)] = grads[id(t)] + g if id(t) in grads else g
+            return [grads.get(id(t)) for t in self.inputs]
+
+        return flat_out, flat_masks, backprop
+
+    # Layer protocol, for a model used as a layer inside another model.
+    def forward(self, inputs, training=False, mask=None):
+        flat = inputs if len(self.inputs) > 1 else [inputs]
+        masks = None if mask is None else (mask if len(self.inputs) > 1 else [mask])
+        outs, _, bp = self.run_graph(flat, training=training, masks=masks)
+        single_out = len(self.outputs) == 1
+
+        def backprop(d):
+            d_in = bp([d] if single_out else list(d))
+            return d_in if len(self.inputs) > 1 else d_in[0]
+
+        return (outs[0] if single_out else outs), backprop
+
+    def call(self, inputs, training=False, mask=None):
+        flat = inputs if len(self.inputs) > 1 else [inputs]
+        masks = None if mask is None else (mask if len(self.inputs) > 1 else [mask])
+        outs, _, _ = self.run_graph(flat, training=training, masks=masks, need_backprop=False)
+        return outs[0] if len(self.outputs) == 1 else outs
+
+    def run(self, inputs, training=False, mask=None, need_backprop=True):
+        if need_backprop:
+            return self.forward(inputs, training=training, mask=mask)
+        return self.call(inputs, training=training, mask=mask), None
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None and not any(getattr(l, "supports_masking", False) or type(l).__name__ in ("Embedding", "Masking") for l in self.layers):
+            return None
+        flat = inputs if len(self.inputs) > 1 else [inputs]
+        masks = None if mask is None else (mask if len(self.inputs) > 1 else [mask])
+        _, out_masks, _ = self.run_graph(flat, training=False, masks=masks, need_backprop=False)
+        return out_masks[0] if len(self.outputs) == 1 else out_masks
+
+    def compute_output_shape(self, input_shape):
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def output_dtype(self, flat_inputs):
+        return self.outputs[0].dtype
+
+
+def auto_model_name(kind: str) -> str:
+    return naming.uniquify(kind)
+
+
+__all__ = ["FunctionalGraph", "InputLayer", "map_graph", "auto_model_name"]
