@@ -135,7 +135,8 @@ class OrthogonalRegularizer(Regularizer):
         xp = backend.array_module(x)
         m = x if self.mode == "rows" else x.T
         sq = xp.sum(m * m, axis=1, keepdims=True)
-        inv = 1.0 / xp.sqrt(xp.maximum(sq, 1e-12))
+        eps = backend.epsilon()
+        inv = 1.0 / xp.sqrt(xp.maximum(sq, eps * eps))  # Keras: min(rsqrt(sq), 1 / epsilon)
         n = m.shape[0]
         return m, sq, inv, m * inv, n * (n - 1.0) / 2.0
 
@@ -154,8 +155,8 @@ class OrthogonalRegularizer(Regularizer):
         p = u @ u.T
         s = xp.sign(p) * (1.0 - xp.eye(p.shape[0], dtype=p.dtype))
         du = (self.factor * 0.5 / pairs) * ((s + s.T) @ u)
-        # u = m * inv with inv = 1 / max(|m|, 1e-6): d m = inv * (du - u * <du, u>) where not clipped.
-        clipped = sq < 1e-12
+        # u = m * inv: d m = inv * (du - u * <du, u>) where the norm is not clipped at epsilon.
+        clipped = sq < backend.epsilon() ** 2
         dm = xp.where(clipped, du * inv, inv * (du - u * xp.sum(du * u, axis=1, keepdims=True)))
         dm = dm.astype(x.dtype, copy=False)
         return dm if self.mode == "rows" else dm.T
