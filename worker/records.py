@@ -1,0 +1,178 @@
+"""Job records in Redis: status, progress, History so far, error, timings, attempt, and an event stream.
+
+Keys (all under ``fitq:``)::
+
+    fitq:job:<id>            hash: the record (JSON-encoded values)
+    fitq:job:<id>:events     stream: status / progress / epoch events, in order (read by SSE)
+    fitq:job:<id>:alive      string with a TTL, refreshed by the process running attempt N (value N)
+    fitq:jobs:<tenant>       sorted set: the tenant's job ids by submit time
+    fitq:running             set: ids of running jobs (scanned for abandoned ones)
+
+Status changes go through one Lua script that checks the current status (and attempt) and writes
+the new fields and the status event atomically, so a worker, the canceller and the abandoned-job
+scanner never overwrite each other. Every terminal change is also written to the store
+(``record.json``), so a Redis restart loses no finished job.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterable
+
+import redis
+
+from worker.store import Store, dumps, jsonable
+
+STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
+TERMINAL = ("succeeded", "failed", "canceled")
+EVENTS_MAXLEN = 20_000
+
+_TRANSITION = """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return 0 end
+local allowed = cjson.decode(ARGV[1])
+local ok = false
+for _, s in ipairs(allowed) do if ('"' .. s .. '"') == cur then ok = true end end
+if not ok then return 0 end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2] then return 0 end
+local fields = cjson.decode(ARGV[3])
+for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'status', 'data', ARGV[4])
+return 1
+"""
+
+
+def job_key(job_id: str) -> str:
+    return f"fitq:job:{job_id}"
+
+
+def events_key(job_id: str) -> str:
+    return f"fitq:job:{job_id}:events"
+
+
+def alive_key(job_id: str) -> str:
+    return f"fitq:job:{job_id}:alive"
+
+
+def tenant_key(tenant: str) -> str:
+    return f"fitq:jobs:{tenant}"
+
+
+RUNNING_KEY = "fitq:running"
+
+
+def decode(raw: dict) -> dict:
+    """A record hash (bytes -> JSON-encoded values) as a dict."""
+    return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+
+
+class Records:
+    """Reads and writes job records; ``store`` receives a snapshot at every status change."""
+
+    def __init__(self, conn: redis.Redis, store: Store):
+        self.conn = conn
+        self.store = store
+        self._transition = conn.register_script(_TRANSITION)
+
+    # -- create / read -----------------------------------------------------------------------
+    def create(self, job_id: str, tenant: str, kind: str, name: str | None, extra: dict | None = None) -> dict:
+        """Writes a new ``queued`` record and its first status event; returns the record."""
+        now = time.time()
+        record = {"id": job_id, "tenant": tenant, "kind": kind, "name": name, "status": "queued",
+                  "attempt": 1, "created_at": now, "started_at": None, "finished_at": None,
+                  "progress": None, "epoch": [], "history": {}, "error": None,
+                  "cancel_requested": False, **(extra or {})}
+        pipe = self.conn.pipeline()
+        pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in record.items()})
+        pipe.zadd(tenant_key(tenant), {job_id: now})
+        pipe.xadd(events_key(job_id), {"type": "status", "data": dumps({"status": "queued", "attempt": 1})},
+                  maxlen=EVENTS_MAXLEN, approximate=True)
+        pipe.execute()
+        self.snapshot(job_id, record)
+        return record
+
+    def get(self, job_id: str) -> dict | None:
+        """The record, from Redis or (after a Redis restart) from the store's snapshot; None if unknown."""
+        raw = self.conn.hgetall(job_key(job_id))
+        if raw:
+            return decode(raw)
+        path = self.store.root / "jobs" / job_id / "record.json"
+        if path.is_file():
+            return self.store.read_json(path)
+        return None
+
+    def fields(self, job_id: str, *names: str) -> dict:
+        """Some fields of a record (missing ones are None)."""
+        values = self.conn.hmget(job_key(job_id), names)
+        return {n: (json.loads(v) if v is not None else None) for n, v in zip(names, values)}
+
+    def ids(self, tenant: str) -> list[str]:
+        """The tenant's job ids, newest first."""
+        return [i.decode() for i in self.conn.zrevrange(tenant_key(tenant), 0, -1)]
+
+    def statuses(self, job_ids: Iterable[str]) -> list[str | None]:
+        """The status of each job id (None for unknown ids)."""
+        pipe = self.conn.pipeline()
+        for job_id in job_ids:
+            pipe.hget(job_key(job_id), "status")
+        return [json.loads(v) if v is not None else None for v in pipe.execute()]
+
+    # -- writes by the running job -----------------------------------------------------------
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Sets fields of a record (no status change)."""
+        self.conn.hset(job_key(job_id), mapping={k: dumps(v) for k, v in fields.items()})
+
+    def event(self, job_id: str, kind: str, data: dict, **fields: Any) -> None:
+        """Appends a ``kind`` event and sets ``fields`` in one round trip."""
+        pipe = self.conn.pipeline(transaction=True)
+        if fields:
+            pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in fields.items()})
+        pipe.xadd(events_key(job_id), {"type": kind, "data": dumps(data)}, maxlen=EVENTS_MAXLEN, approximate=True)
+        pipe.execute()
+
+    def transition(self, job_id: str, allowed: Iterable[str], status: str, expect_attempt: int | None = None,
+                   **fields: Any) -> bool:
+        """Moves a job from one of ``allowed`` statuses to ``status`` (only at ``expect_attempt`` when given).
+
+        Returns False, changing nothing, when the job is in another status or attempt.
+        """
+        fields = {"status": status, **fields}
+        data = {"status": status, **{k: v for k, v in fields.items() if k in ("attempt", "error")}}
+        done = self._transition(
+            keys=[job_key(job_id), events_key(job_id)],
+            args=[json.dumps(list(allowed)), "" if expect_attempt is None else dumps(expect_attempt),
+                  json.dumps({k: dumps(v) for k, v in fields.items()}), dumps(data), EVENTS_MAXLEN])
+        if done:
+            if status == "running":
+                self.conn.sadd(RUNNING_KEY, job_id)
+            else:
+                self.conn.srem(RUNNING_KEY, job_id)
+            self.snapshot(job_id)
+        return bool(done)
+
+    def snapshot(self, job_id: str, record: dict | None = None) -> None:
+        """Writes the record to the store's ``record.json``."""
+        record = record if record is not None else decode(self.conn.hgetall(job_key(job_id)))
+        if record:
+            self.store.write_json(self.store.job_file(job_id, "record.json"), jsonable(record))
+
+    # -- liveness ----------------------------------------------------------------------------
+    def beat(self, job_id: str, attempt: int, ttl: float) -> None:
+        """Marks attempt ``attempt`` of a job alive for ``ttl`` seconds."""
+        self.conn.set(alive_key(job_id), attempt, px=int(ttl * 1000))
+
+    def is_alive(self, job_id: str) -> bool:
+        return bool(self.conn.exists(alive_key(job_id)))
+
+    def running_ids(self) -> list[str]:
+        return [i.decode() for i in self.conn.smembers(RUNNING_KEY)]
+
+    # -- events ------------------------------------------------------------------------------
+    def read_events(self, job_id: str, after: str = "0", block_ms: int | None = None, count: int = 500):
+        """Events after stream id ``after``: a list of ``(id, type, data)``."""
+        reply = self.conn.xread({events_key(job_id): after}, block=block_ms, count=count)
+        out = []
+        for _, entries in reply or []:
+            for entry_id, values in entries:
+                out.append((entry_id.decode(), values[b"type"].decode(), json.loads(values[b"data"])))
+        return out

@@ -1,0 +1,54 @@
+"""Settings shared by the API and the workers, read from the environment with pydantic-settings.
+
+Every variable except ``REDIS_URL`` carries the ``FITQ_`` prefix, for instance ``FITQ_DATA_DIR``,
+``FITQ_MAX_UPLOAD_BYTES`` or ``FITQ_API_TOKENS='{"TOKEN": "tenant"}'``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PUBLIC_TENANT = "public"
+
+
+class Settings(BaseSettings):
+    """fitq's configuration; one instance per process (see :func:`get_settings`)."""
+
+    model_config = SettingsConfigDict(env_prefix="FITQ_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "FITQ_REDIS_URL"),
+        description="Redis to use; unset means `fitq serve` starts an embedded redis-server.")
+    data_dir: Path = Field(default=Path("fitq-data"), description="Root of the store.")
+    api_tokens: dict[str, str] = Field(
+        default_factory=dict, description="Bearer token -> tenant; empty means no auth (loopback only).")
+    workers: int = Field(default=1, ge=0, description="Worker processes `fitq serve` starts.")
+
+    max_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="Byte cap of one upload.")
+    max_extracted_bytes: int = Field(default=8 * 1024**3, gt=0, description="Cap of an archive's unpacked size.")
+    max_archive_members: int = Field(default=200_000, gt=0, description="Cap of the files in one archive.")
+    max_compression_ratio: float = Field(default=200.0, gt=1, description="Zip-bomb guard: unpacked/packed.")
+    max_predict_rows: int = Field(default=10_000, gt=0, description="Rows one synchronous predict may carry.")
+
+    job_timeout: int = Field(default=7 * 24 * 3600, gt=0, description="RQ job_timeout of a training job, s.")
+    predict_timeout: int = Field(default=3600, gt=0, description="RQ job_timeout of a predict job, s.")
+    result_ttl: int = Field(default=24 * 3600, ge=0, description="RQ result/failure TTL, s (records stay).")
+    progress_interval: float = Field(default=0.2, gt=0, description="Least seconds between progress writes.")
+    heartbeat_interval: float = Field(default=2.0, gt=0, description="Seconds between job heartbeats.")
+    heartbeat_ttl: float = Field(default=10.0, gt=0, description="A running job silent this long is requeued.")
+    scan_interval: float = Field(default=2.0, gt=0, description="Seconds between abandoned-job scans.")
+    max_attempts: int = Field(default=5, ge=1, description="Attempts before an abandoned job is failed.")
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether requests must carry a bearer token."""
+        return bool(self.api_tokens)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

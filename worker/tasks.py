@@ -1,0 +1,162 @@
+"""The RQ jobs: ``run_training`` and ``run_prediction``, called by RQ's forking worker with a job id.
+
+Each call is one attempt. It marks the job running (only if it is still queued at this attempt),
+beats a heartbeat while it works, and ends in ``succeeded``, ``failed`` (with the exception's type and
+message) or ``canceled``; a job whose process dies is requeued by :func:`worker.lifecycle.requeue_abandoned`
+and resumes from its last epoch checkpoint.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import redis
+
+from worker import data
+from worker.generators import training_sequences
+from worker.heartbeat import Heartbeat
+from worker.models import build_model, compile_kwargs, load_trained
+from worker.progress import JobReporter
+from worker.records import Records
+from worker.settings import Settings, get_settings
+from worker.spec import JobSpec, parse_spec
+from worker.store import Store
+
+log = logging.getLogger("fitq.worker")
+
+
+@dataclass
+class Context:
+    """What a job needs from its process: settings, Redis, the store and the records."""
+
+    settings: Settings
+    conn: redis.Redis
+    store: Store
+    records: Records
+
+    @classmethod
+    def from_env(cls) -> "Context":
+        settings = get_settings()
+        if not settings.redis_url:
+            raise RuntimeError("REDIS_URL is not set")
+        conn = redis.Redis.from_url(settings.redis_url)
+        store = Store(settings.data_dir)
+        return cls(settings, conn, store, Records(conn, store))
+
+
+def _fit_data(spec: JobSpec, ctx: Context, tenant: str, model) -> dict:
+    """``x``, ``y``, ``sample_weight`` and ``validation_data`` for ``model.fit`` from the spec's data."""
+    d = spec.data
+    if d.generator is not None:
+        train, validation = training_sequences(ctx.store, tenant, d.generator, d.validation_generator)
+        return {"x": train, "validation_data": validation}
+    inputs, outputs = list(model.input_names), list(model.output_names)
+    args = {"x": data.load(data.by_name(ctx.store, tenant, d.x, inputs, "data.x")),
+            "y": data.load(data.by_name(ctx.store, tenant, d.y, outputs, "data.y"))}
+    if d.sample_weight is not None:
+        args["sample_weight"] = data.load(data.by_name(ctx.store, tenant, d.sample_weight, outputs,
+                                                       "data.sample_weight"))
+    if d.validation_data is not None:
+        v = d.validation_data
+        validation = [data.load(data.by_name(ctx.store, tenant, v.x, inputs, "data.validation_data.x")),
+                      data.load(data.by_name(ctx.store, tenant, v.y, outputs, "data.validation_data.y"))]
+        if v.sample_weight is not None:
+            validation.append(data.load(data.by_name(ctx.store, tenant, v.sample_weight, outputs,
+                                                     "data.validation_data.sample_weight")))
+        args["validation_data"] = tuple(validation)
+    return args
+
+
+def _fit_options(spec: JobSpec) -> dict:
+    f = spec.fit
+    options = f.model_dump(exclude={"callbacks", "class_weight"})
+    if f.class_weight is not None:
+        options["class_weight"] = {int(k): v for k, v in f.class_weight.items()}
+    if spec.data.generator is not None:
+        options.pop("batch_size")
+        options.pop("shuffle")
+    return options
+
+
+def _train(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
+    from engine import callbacks  # noqa: PLC0415 - the engine loads in the work horse, after the fork
+
+    spec = parse_spec(ctx.store.read_json(ctx.store.job_file(job_id, "spec.json")))
+    model = build_model(spec.model)
+    model.use_backend(spec.backend)
+    model.compile(**compile_kwargs(spec.compile))
+    options = _fit_options(spec)
+    checkpoint = ctx.store.load_checkpoint(job_id)
+    history, epochs_done = {}, []
+    if checkpoint is not None:
+        state, weights = checkpoint
+        model.set_weights(weights)
+        history, epochs_done = state["history"], state["epochs"]
+        options["initial_epoch"] = state["epoch"] + 1
+        log.info("job %s attempt %d resumes after epoch %d", job_id, attempt, state["epoch"] + 1)
+    elif spec.initial_weights:
+        model.set_weights(ctx.store.load_weights(spec.initial_weights, field="initial_weights"))
+    reporter = JobReporter(ctx.records, ctx.store, job_id, attempt, ctx.settings.progress_interval,
+                           history, epochs_done)
+    cbs = [callbacks.get(cb.model_dump()) for cb in spec.fit.callbacks] + [reporter]
+    if options["initial_epoch"] < options["epochs"]:
+        model.fit(**_fit_data(spec, ctx, record["tenant"], model), callbacks=cbs, **options)
+    now = time.time()
+    if reporter.superseded:
+        return
+    if reporter.canceled:
+        ctx.records.transition(job_id, ["running"], "canceled", expect_attempt=attempt, finished_at=now)
+        return
+    ctx.store.save_weights(job_id, model.get_weights())
+    ctx.store.write_bytes(ctx.store.job_file(job_id, "model.json"), model.to_json().encode())
+    ctx.store.write_json(ctx.store.job_file(job_id, "history.json"),
+                         {"epoch": reporter.epochs_done, "history": reporter.history})
+    ctx.records.transition(job_id, ["running"], "succeeded", expect_attempt=attempt, finished_at=now,
+                           history=reporter.history, epoch=reporter.epochs_done)
+
+
+def _predict(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
+    request = ctx.store.read_json(ctx.store.job_file(job_id, "predict.json"))
+    parent = record["parent"]
+    parent_spec = parse_spec(ctx.store.read_json(ctx.store.job_file(parent, "spec.json")))
+    model = load_trained(ctx.store, parent, backend=parent_spec.backend)
+    x = data.load(data.by_name(ctx.store, record["tenant"], request["dataset"], list(model.input_names), "dataset"))
+    predictions = model.predict(x, batch_size=request["batch_size"], verbose=0)
+    if len(model.output_names) == 1:
+        predictions = [predictions]
+    arrays = dict(zip(model.output_names, predictions))
+    ctx.store.write_npz(ctx.store.job_file(job_id, "predictions.npz"), arrays)
+    outputs = {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()}
+    ctx.records.transition(job_id, ["running"], "succeeded", expect_attempt=attempt,
+                           finished_at=time.time(), outputs=outputs)
+
+
+def _run(kind_runner, job_id: str, attempt: int) -> str:
+    ctx = Context.from_env()
+    ctx.records.beat(job_id, attempt, ctx.settings.heartbeat_ttl)
+    if not ctx.records.transition(job_id, ["queued"], "running", expect_attempt=attempt,
+                                  started_at=time.time(), cancel_requested=False, progress=None):
+        return "skipped"
+    heartbeat = Heartbeat(ctx.records, job_id, attempt, ctx.settings.heartbeat_interval,
+                          ctx.settings.heartbeat_ttl).start()
+    try:
+        kind_runner(ctx, job_id, attempt, ctx.records.get(job_id))
+    except Exception as exc:  # every failure is recorded on the job, with its type and message
+        log.exception("job %s attempt %d failed", job_id, attempt)
+        error = {"type": type(exc).__name__, "message": str(exc)}
+        ctx.records.transition(job_id, ["running"], "failed", expect_attempt=attempt,
+                               finished_at=time.time(), error=error)
+    finally:
+        heartbeat.stop()
+    return ctx.records.fields(job_id, "status")["status"]
+
+
+def run_training(job_id: str, attempt: int) -> str:
+    """RQ entry: trains attempt ``attempt`` of job ``job_id``; returns the job's status after it."""
+    return _run(_train, job_id, attempt)
+
+
+def run_prediction(job_id: str, attempt: int) -> str:
+    """RQ entry: predicts a dataset with a finished job's model; returns the job's status after it."""
+    return _run(_predict, job_id, attempt)
