@@ -1,0 +1,198 @@
+"""``/v1/jobs``: submit, list, get, History, Server-Sent Events, cancel, model, weights, predict, evaluate."""
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from service import serving
+from service.deps import ConnDep, RecordsDep, SettingsDep, StoreDep, TenantDep, job_of_tenant
+from service.schemas import History, Job, JobList
+from service.validation import check_job
+from worker import data, lifecycle
+from worker.errors import Conflict, InvalidInput
+from worker.records import STATUSES, TERMINAL, events_key
+from worker.spec import EvaluateRequest, JobSpec, PredictRequest
+from worker.store import new_id
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.post("", status_code=202, response_model=Job)
+def submit(spec: JobSpec, tenant: TenantDep, store: StoreDep, records: RecordsDep, conn: ConnDep,
+           settings: SettingsDep) -> dict:
+    """Validates a training job against its datasets and queues it (202, status ``queued``)."""
+    check_job(spec, store, tenant, records)
+    job_id = new_id("job")
+    store.write_json(store.job_file(job_id, "spec.json"), spec.model_dump(mode="json"))
+    record = records.create(job_id, tenant, "train", spec.name)
+    lifecycle.enqueue_new(conn, settings, record)
+    return record
+
+
+@router.get("", response_model=JobList)
+def list_jobs(records: RecordsDep, tenant: TenantDep,
+              status: Annotated[Literal[STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+              offset: Annotated[int, Query(ge=0)] = 0,
+              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+    """The caller's jobs, newest first, optionally only those in ``status``."""
+    ids = records.ids(tenant)
+    if status is not None:
+        ids = [i for i, s in zip(ids, records.statuses(ids)) if s == status]
+    page = [r for r in (records.get(i) for i in ids[offset:offset + limit]) if r is not None]
+    return {"jobs": page, "total": len(ids), "offset": offset, "limit": limit}
+
+
+@router.get("/{job_id}", response_model=Job)
+def get_job(job_id: str, records: RecordsDep, tenant: TenantDep) -> dict:
+    """One job: status, progress, History so far, error, timings, attempt."""
+    return job_of_tenant(records, job_id, tenant)
+
+
+@router.get("/{job_id}/history", response_model=History)
+def history(job_id: str, records: RecordsDep, tenant: TenantDep) -> dict:
+    """Keras's ``History`` so far: ``{"epoch": [...], "history": {"loss": [...], ...}}``."""
+    record = job_of_tenant(records, job_id, tenant)
+    return {"epoch": record.get("epoch") or [], "history": record.get("history") or {}}
+
+
+@router.get("/{job_id}/events")
+async def events(job_id: str, request: Request, records: RecordsDep, tenant: TenantDep) -> EventSourceResponse:
+    """Server-Sent Events in order: ``status``, ``progress`` (throttled), ``epoch`` (end-of-epoch logs),
+    ``cancel_requested``. The stream ends after a final status. ``Last-Event-ID`` resumes it."""
+    await run_in_threadpool(job_of_tenant, records, job_id, tenant)
+    aconn = request.app.state.aconn
+    after = request.headers.get("last-event-id") or "0"
+    key = events_key(job_id)
+
+    async def stream():
+        nonlocal after
+        while True:
+            reply = await aconn.xread({key: after}, block=1000, count=500)
+            if not reply:
+                if await request.is_disconnected():
+                    return
+                status = await run_in_threadpool(lambda: records.fields(job_id, "status")["status"])
+                if status is None:
+                    return
+                continue
+            for entry_id, values in reply[0][1]:
+                after = entry_id.decode()
+                kind = values[b"type"].decode()
+                payload = values[b"data"].decode()
+                yield {"id": after, "event": kind, "data": payload}
+                if kind == "status" and json.loads(payload)["status"] in TERMINAL:
+                    return
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+@router.post("/{job_id}/cancel", response_model=Job)
+def cancel(job_id: str, records: RecordsDep, conn: ConnDep, tenant: TenantDep) -> dict:
+    """Cancels a queued job at once, a running one at its next batch; 409 when it has finished."""
+    job_of_tenant(records, job_id, tenant)
+    return lifecycle.cancel(records, conn, job_id)
+
+
+@router.get("/{job_id}/model")
+def model_json(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep) -> JSONResponse:
+    """The model's Keras JSON (as trained, or as submitted while the job has not finished)."""
+    job_of_tenant(records, job_id, tenant)
+    trained = store.job_file(job_id, "model.json")
+    if trained.is_file():
+        return JSONResponse(store.read_json(trained))
+    spec_path = store.job_file(job_id, "spec.json")
+    if not spec_path.is_file():
+        raise Conflict(f"job {job_id!r} has no model", field="id")
+    return JSONResponse(store.read_json(spec_path)["model"])
+
+
+@router.get("/{job_id}/weights", response_class=FileResponse)
+def weights(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep) -> FileResponse:
+    """The trained weights as ``.npz`` (``w0000``, ``w0001``, ... in Keras's ``get_weights`` order)."""
+    job_of_tenant(records, job_id, tenant)
+    path = store.job_file(job_id, "weights.npz")
+    if not path.is_file():
+        raise Conflict(f"job {job_id!r} has no trained weights yet", field="id")
+    return FileResponse(path, media_type="application/octet-stream", filename=f"{job_id}-weights.npz")
+
+
+@router.get("/{job_id}/predictions", response_class=FileResponse)
+def predictions(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep) -> FileResponse:
+    """A predict job's results as ``.npz`` keyed by output name."""
+    record = job_of_tenant(records, job_id, tenant)
+    path = store.job_file(job_id, "predictions.npz")
+    if record["kind"] != "predict" or not path.is_file():
+        raise Conflict(f"job {job_id!r} has no predictions", field="id")
+    return FileResponse(path, media_type="application/octet-stream", filename=f"{job_id}-predictions.npz")
+
+
+def _trained(request: Request, records, job_id: str, tenant: str):
+    record = job_of_tenant(records, job_id, tenant)
+    if record["kind"] != "train" or record["status"] != "succeeded":
+        raise Conflict(f"job {job_id!r} is {record['status']}: only a succeeded training job predicts", field="id")
+    return request.app.state.models.get(job_id)
+
+
+@router.post("/{job_id}/predict")
+def predict(job_id: str, body: PredictRequest, request: Request, records: RecordsDep, store: StoreDep,
+            conn: ConnDep, settings: SettingsDep, tenant: TenantDep):
+    """TensorFlow Serving's predict: ``instances`` -> ``predictions``, ``inputs`` -> ``outputs``;
+    ``dataset`` -> a predict job (202) whose results are at ``/v1/jobs/{id}/predictions``."""
+    model, lock = _trained(request, records, job_id, tenant)
+    if body.dataset is not None:
+        data.by_name(store, tenant, body.dataset, list(model.input_names), "dataset")
+        pred_id = new_id("job")
+        payload = body.model_dump(mode="json", include={"dataset", "batch_size"})
+        store.write_json(store.job_file(pred_id, "predict.json"), payload)
+        record = records.create(pred_id, tenant, "predict", f"predict {job_id}", {"parent": job_id})
+        lifecycle.enqueue_new(conn, settings, record)
+        return JSONResponse(Job.model_validate(record).model_dump(mode="json"), status_code=202)
+    if body.instances is not None:
+        if len(body.instances) > settings.max_predict_rows:
+            raise InvalidInput(f"more than {settings.max_predict_rows} instances: use 'dataset'", field="instances")
+        x = serving.rows_to_inputs(model, body.instances)
+    else:
+        x = serving.columns_to_inputs(model, body.inputs)
+        if len(next(iter(x.values()))) > settings.max_predict_rows:
+            raise InvalidInput(f"more than {settings.max_predict_rows} rows: use 'dataset'", field="inputs")
+    with lock:
+        out = model.predict(x, batch_size=body.batch_size, verbose=0)
+    if body.instances is not None:
+        return {"predictions": serving.predictions_as_rows(model, out)}
+    return {"outputs": serving.predictions_as_columns(model, out)}
+
+
+def _eval_arrays(model, value, store, tenant: str, names: list[str], field: str, inline):
+    refs = data.is_ref(value) or (isinstance(value, list) and value and all(data.is_ref(v) for v in value)) \
+        or (isinstance(value, dict) and value and all(data.is_ref(v) for v in value.values()))
+    if refs:
+        return data.load(data.by_name(store, tenant, value, names, field))
+    return inline(model, value, field)
+
+
+@router.post("/{job_id}/evaluate")
+def evaluate(job_id: str, body: EvaluateRequest, request: Request, records: RecordsDep, store: StoreDep,
+             tenant: TenantDep) -> dict:
+    """Keras's ``evaluate`` of the trained model: ``{"loss": ..., "<metric>": ...}``."""
+    model, lock = _trained(request, records, job_id, tenant)
+    x = _eval_arrays(model, body.x, store, tenant, list(model.input_names), "x", serving.columns_to_inputs)
+    y = _eval_arrays(model, body.y, store, tenant, list(model.output_names), "y", serving.targets)
+    sw = None
+    if body.sample_weight is not None:
+        sw = _eval_arrays(model, body.sample_weight, store, tenant, list(model.output_names), "sample_weight",
+                          serving.targets)
+    n = {len(a) for a in list(x.values()) + list(y.values())}
+    if len(n) > 1:
+        raise InvalidInput("x and y have different numbers of samples", field="y")
+    with lock:
+        try:
+            result = model.evaluate(x, y, sample_weight=sw, batch_size=body.batch_size, verbose=0, return_dict=True)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="y") from exc
+    return {k: float(v) for k, v in result.items()}
+

@@ -1,0 +1,82 @@
+"""Response bodies of the REST API (requests are :mod:`worker.spec`'s models)."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ArrayInfo(BaseModel):
+    shape: list[int]
+    dtype: str
+
+
+class Dataset(BaseModel):
+    """An uploaded dataset: its arrays (name -> shape, dtype) or, for image folders, its images."""
+
+    id: str
+    name: str
+    format: str
+    bytes: int
+    created_at: float
+    arrays: dict[str, ArrayInfo] = {}
+    columns: list[str] | None = None
+    images: dict[str, Any] | None = None
+
+
+class DatasetList(BaseModel):
+    datasets: list[Dataset]
+
+
+class Progress(BaseModel):
+    epoch: int
+    epochs: int | None = None
+    batch: int
+    steps: int | None = None
+    logs: dict[str, float | None] = {}
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+
+
+class Job(BaseModel):
+    """A job record: status, progress, History so far, error, timings and attempt."""
+
+    id: str
+    kind: str
+    name: str | None = None
+    status: str
+    attempt: int
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress: Progress | None = None
+    epoch: list[int] = []
+    history: dict[str, list[float | None]] = {}
+    error: JobError | None = None
+    cancel_requested: bool = False
+    parent: str | None = None
+    outputs: dict[str, ArrayInfo] | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+    total: int
+    offset: int
+    limit: int
+
+
+class History(BaseModel):
+    """Keras's ``History``: ``epoch`` indices and ``history`` lists by key."""
+
+    epoch: list[int]
+    history: dict[str, list[float | None]]
+
+
+class Health(BaseModel):
+    status: str
+    redis: bool
+    workers: int
+    version: str
