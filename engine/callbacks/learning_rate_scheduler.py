@@ -23,7 +23,7 @@ class LearningRateScheduler(Callback):
         if not hasattr(optimizer, "learning_rate"):
             raise ValueError('Optimizer must have a "learning_rate" attribute.')
         try:
-            learning_rate = self.schedule(epoch, float(optimizer.learning_rate))
+            learning_rate = self.schedule(epoch, float(np.float32(optimizer.learning_rate)))
         except TypeError:
             learning_rate = self.schedule(epoch)
         if not isinstance(learning_rate, (float, np.float32, np.float64)):
@@ -34,4 +34,4 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+            logs["learning_rate"] = float(np.float32(self.model.optimizer.learning_rate))

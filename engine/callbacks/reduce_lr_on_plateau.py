@@ -9,6 +9,11 @@ from engine.callbacks.monitor_callback import MonitorCallback
 from engine.progbar import print_msg
 
 
+def _float32(value) -> float:
+    """The learning rate as Keras reads it back from its float32 variable."""
+    return float(np.float32(value))
+
+
 class ReduceLROnPlateau(MonitorCallback):
     """Multiplies the optimizer's learning rate by ``factor`` after ``patience`` flat epochs.
 
@@ -58,7 +63,7 @@ class ReduceLROnPlateau(MonitorCallback):
             self._set_monitor_op()
         logs = logs if logs is not None else {}
         optimizer = self.model.optimizer
-        logs["learning_rate"] = float(optimizer.learning_rate)
+        logs["learning_rate"] = _float32(optimizer.learning_rate)
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(
@@ -80,7 +85,7 @@ class ReduceLROnPlateau(MonitorCallback):
                 self.wait = 0
 
     def _reduce_lr(self, optimizer, epoch) -> bool:
-        old_lr = float(optimizer.learning_rate)
+        old_lr = _float32(optimizer.learning_rate)
         if old_lr <= np.float32(self.min_lr):
             return False
         new_lr = max(old_lr * self.factor, self.min_lr)
