@@ -22,7 +22,7 @@ TASKS = {TRAIN_QUEUE: "worker.tasks.run_training", PREDICT_QUEUE: "worker.tasks.
 
 def rq_job_id(job_id: str, attempt: int) -> str:
     """The RQ job id of one attempt of a fitq job (each attempt is its own RQ job)."""
-    return f"{job_id}.{attempt}"
+    return f"{job_id}-{attempt}"
 
 
 def queue(conn: redis.Redis, name: str) -> Queue:
