@@ -1,0 +1,179 @@
+"""End to end: jobs submitted over HTTP, trained by real worker processes on a real Redis."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.client import FitqError
+from tests.service.helpers import dense_spec, regression_arrays, wait_for
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "keras" / "service"
+
+
+def news_arrays(n: int = 32, seed: int = 2) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    headlines = rng.integers(0, 50, size=(n, 8)).astype("int32")
+    labels = rng.integers(0, 2, size=(n, 1)).astype("float32")
+    return {"headlines": headlines, "extra": rng.normal(size=(n, 5)).astype("float32"), "labels": labels}
+
+
+def news_spec(ds: str, epochs: int = 2) -> dict:
+    return {
+        "name": "news-model",
+        "model": json.loads((FIXTURES / "news_small.json").read_text()),
+        "compile": {"optimizer": {"class_name": "RMSprop", "config": {"learning_rate": 0.001}},
+                    "loss": {"main_output": "binary_crossentropy", "aux_output": "binary_crossentropy"},
+                    "loss_weights": {"main_output": 1.0, "aux_output": 0.2},
+                    "metrics": {"main_output": ["accuracy"], "aux_output": ["accuracy"]}},
+        "data": {"x": {"main_input": f"{ds}/headlines", "aux_input": f"{ds}/extra"},
+                 "y": {"main_output": f"{ds}/labels", "aux_output": f"{ds}/labels"}},
+        "fit": {"epochs": epochs, "batch_size": 8, "validation_split": 0.25, "verbose": 0},
+    }
+
+
+def test_news_model_over_http_has_keras_history_and_serves_predictions(api, workers):
+    from engine import model_from_json
+
+    workers.start(1)
+    ds = api.upload_arrays(news_arrays())["id"]
+    job = api.submit(news_spec(ds))
+    assert job["status"] == "queued" and job["attempt"] == 1
+    done = api.wait(job["id"], timeout=120)
+    assert done["status"] == "succeeded", done["error"]
+    history = api.history(job["id"])
+    assert sorted(history["history"]) == json.loads((FIXTURES / "news_small_history_keys.json").read_text())
+    assert history["epoch"] == [0, 1] and all(len(v) == 2 for v in history["history"].values())
+    assert done["started_at"] <= done["finished_at"]
+
+    model = model_from_json(json.dumps(api.model(job["id"])))
+    model.set_weights(api.weights(job["id"]))
+    x = news_arrays(n=5, seed=9)
+    expected = model.predict({"main_input": x["headlines"], "aux_input": x["extra"]}, verbose=0)
+    rows = api.predict(job["id"], instances=[{"main_input": h.tolist(), "aux_input": e.tolist()}
+                                             for h, e in zip(x["headlines"], x["extra"])])["predictions"]
+    columns = api.predict(job["id"], inputs={"main_input": x["headlines"], "aux_input": x["extra"]})["outputs"]
+    for name, want in zip(model.output_names, expected):
+        np.testing.assert_allclose(np.array([r[name] for r in rows]), want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.array(columns[name]), want, rtol=1e-5, atol=1e-6)
+
+    scores = api.evaluate(job["id"], x={"main_input": f"{ds}/headlines", "aux_input": f"{ds}/extra"},
+                          y={"main_output": f"{ds}/labels", "aux_output": f"{ds}/labels"})
+    assert {"loss", "main_output_loss", "aux_output_loss"} <= set(scores)
+
+    pred_job = api.predict(job["id"], dataset={"main_input": f"{ds}/headlines", "aux_input": f"{ds}/extra"})
+    assert pred_job["kind"] == "predict" and api.wait(pred_job["id"], timeout=60)["status"] == "succeeded"
+    full = api.predictions(pred_job["id"])
+    assert full["main_output"].shape == (32, 1) and full["aux_output"].shape == (32, 1)
+
+
+def test_sse_delivers_status_progress_and_epochs_in_order(api, workers):
+    workers.start(1)
+    ds = api.upload_arrays(regression_arrays(n=256))["id"]
+    job = api.submit(dense_spec(ds, epochs=3, batch_size=8))
+    events = list(api.events(job["id"]))
+    statuses = [d["status"] for e, d in events if e == "status"]
+    assert statuses == ["queued", "running", "succeeded"]
+    epochs = [d["epoch"] for e, d in events if e == "epoch"]
+    assert epochs == [0, 1, 2]
+    kinds = [e for e, _ in events]
+    assert kinds.index("epoch") > kinds.index("progress") > 1
+    assert kinds[-1] == "status"
+    last_epoch = [d for e, d in events if e == "epoch"][-1]
+    assert last_epoch["logs"]["loss"] == pytest.approx(api.history(job["id"])["history"]["loss"][-1])
+
+
+def test_cancel_queued_and_running_jobs(api, workers, data_dir):
+    ds = api.upload_arrays(regression_arrays(n=4096))["id"]
+    queued = api.submit(dense_spec(ds, epochs=2))
+    assert api.cancel(queued["id"])["status"] == "canceled"
+    workers.start(1)
+    running = api.submit(dense_spec(ds, epochs=500, batch_size=4))
+    wait_for(lambda: api.job(running["id"])["epoch"], timeout=60, what="a first epoch")
+    asked = time.monotonic()
+    api.cancel(running["id"])
+    done = api.wait(running["id"], timeout=30)
+    assert done["status"] == "canceled" and time.monotonic() - asked < 5
+    assert len(done["epoch"]) < 500
+    assert (data_dir / "jobs" / running["id"] / "checkpoint.json").is_file()
+    assert api.job(queued["id"])["status"] == "canceled" and api.job(queued["id"])["started_at"] is None
+    with pytest.raises(FitqError) as err:
+        api.cancel(running["id"])
+    assert err.value.status == 409
+
+
+def test_two_workers_run_two_jobs_at_once(api, workers):
+    workers.start(2)
+    ds = api.upload_arrays(regression_arrays(n=2048))["id"]
+    jobs = [api.submit(dense_spec(ds, epochs=3, batch_size=8)) for _ in range(2)]
+    done = [api.wait(j["id"], timeout=120) for j in jobs]
+    assert [d["status"] for d in done] == ["succeeded", "succeeded"]
+    a, b = done
+    assert a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"], "the jobs did not overlap"
+
+
+def test_bad_specs_are_422_naming_the_field(api):
+    ds = api.upload_arrays({**regression_arrays(n=16), "wide": np.zeros((16, 5), "float32"),
+                            "floats": np.zeros((16, 8), "float32")})["id"]
+    good = dense_spec(ds)
+
+    def submit(spec):
+        response = api.http.post("/v1/jobs", json=spec)
+        assert response.status_code == 422, response.text
+        return response.json()["error"]
+
+    unknown = json.loads(json.dumps(good))
+    unknown["model"]["config"]["layers"][1]["class_name"] = "Dense3000"
+    error = submit(unknown)
+    assert error["field"] == "model" and "Dense3000" in error["message"]
+
+    lam = json.loads(json.dumps(good))
+    lam["model"]["config"]["layers"][1] = {"class_name": "Lambda", "config": {"function": "os.system('x')"}}
+    assert submit(lam)["field"].startswith("model.config.layers[1]")
+
+    error = submit({**good, "data": {"x": f"{ds}/wide", "y": f"{ds}/y"}})
+    assert error["field"] == "data.x" and "(4,)" in error["message"] and "(5,)" in error["message"]
+
+    error = submit({**good, "data": {"x": "ds_00000000deadbeef/x", "y": f"{ds}/y"}})
+    assert error["field"] == "data.x" and "does not exist" in error["message"]
+
+    error = submit({**good, "data": {"x": f"{ds}/nope", "y": f"{ds}/y"}})
+    assert error["field"] == "data.x" and "no array 'nope'" in error["message"]
+
+    error = submit({**good, "data": {"x": f"{ds}/x", "y": f"{ds}/wide"}})
+    assert error["field"] == "data.y"
+
+    error = submit({**good, "compile": {**good["compile"], "loss": {"nope": "mse"}}})
+    assert error["field"] == "compile.loss.nope"
+
+    error = submit({**good, "compile": {**good["compile"], "loss": "not_a_loss"}})
+    assert error["field"] == "compile.loss"
+
+    error = submit({**good, "compile": {**good["compile"], "optimizer": "sgdd"}})
+    assert error["field"] == "compile.optimizer"
+
+    news = news_spec(ds)
+    news["data"]["x"] = {"main_input": f"{ds}/floats", "aux_input": f"{ds}/wide"}
+    news["data"]["y"] = {"main_output": f"{ds}/y", "aux_output": f"{ds}/y"}
+    error = submit(news)
+    assert error["field"] == "data.x.main_input" and "integers" in error["message"]
+    assert api.jobs()["total"] == 0
+
+
+def test_worker_killed_mid_job_resumes_from_checkpoint(api, workers):
+    (first,) = workers.start(1)
+    ds = api.upload_arrays(regression_arrays(n=2048))["id"]
+    job = api.submit(dense_spec(ds, epochs=8, batch_size=8))
+    wait_for(lambda: len(api.job(job["id"])["epoch"]) >= 2, timeout=60, interval=0.01, what="two epochs")
+    workers.kill(first)
+    assert api.job(job["id"])["status"] == "running"
+    workers.start(1)
+    done = api.wait(job["id"], timeout=120)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["attempt"] == 2
+    assert done["epoch"] == list(range(8))
+    assert all(len(v) == 8 for v in done["history"].values())
+    assert api.history(job["id"])["epoch"] == list(range(8))
