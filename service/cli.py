@@ -84,7 +84,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from rq import Worker  # noqa: PLC0415
     from rq.serializers import JSONSerializer  # noqa: PLC0415
 
-    from worker import queues  # noqa: PLC0415
+    from worker import queues, tasks  # noqa: PLC0415, F401 - tasks (and the engine, NumPy only) load once here
     from worker.settings import get_settings  # noqa: PLC0415
 
     settings = get_settings()
