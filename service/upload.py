@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -88,6 +89,10 @@ async def receive_file(request: Request, store: Store, limit: int) -> tuple[Path
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+    except ParseError as exc:
+        part.close()
+        target.unlink(missing_ok=True)
+        raise InvalidInput(f"malformed multipart body: {exc}", field="file") from exc
     except BaseException:
         part.close()
         target.unlink(missing_ok=True)

@@ -130,3 +130,9 @@ def test_upload_without_file_field(api):
     assert response.status_code == 422 and response.json()["error"]["field"] == "file"
     response = api.http.post("/v1/datasets", json={"file": "x"})
     assert response.status_code == 422
+
+
+def test_malformed_multipart_body(api):
+    response = api.http.post("/v1/datasets", content=b"--xyz\r\ngarbage without headers end",
+                             headers={"content-type": "multipart/form-data; boundary=xyz"})
+    assert response.status_code == 422 and response.json()["error"]["field"] == "file"
