@@ -49,13 +49,13 @@ def flatten_by_names(data, names, what):
     if isinstance(data, (list, tuple)) and not (n == 1 and not _is_array_list(data)):
         if len(data) != n:
             raise ValueError(
-                f"Error when checking model {what}: the list of arrays passed should have size {n} "
-                f"(one per {'input' if 'input' in what else 'output'}: {names}), but it has {len(data)} arrays"
+                f"Error when checking model {what}: the model expects {n} {what} ({names}), but received a list "
+                f"of {len(data)} arrays"
             )
         return [_as_array(a, f"{what} {k!r}") for a, k in zip(data, names)]
     if n != 1 and what != "sample_weight":
         raise ValueError(
-            f"Error when checking model {what}: the model has {n} ({names}), but a single array was given"
+            f"Error when checking model {what}: the model expects {n} {what} ({names}), but received a single array"
         )
     if n != 1:
         return [_as_array(data, f"{what} {k!r}") for k in names]

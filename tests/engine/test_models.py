@@ -135,7 +135,8 @@ def test_training_reduces_loss_and_evaluate_matches_metrics_names():
     x = rng.standard_normal((200, 4)).astype("float32")
     y = np.eye(3)[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int)]
     model = small_mlp()
-    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    model.compile({"class_name": "Adam", "config": {"learning_rate": 0.02}}, "categorical_crossentropy",
+                  metrics=["accuracy"])
     hist = model.fit(x, y, epochs=15, batch_size=16, verbose=0)
     assert hist.history["loss"][-1] < hist.history["loss"][0] * 0.7
     assert model.metrics_names == ["loss", "accuracy"]
