@@ -316,3 +316,28 @@ def test_progbar_unknown_target_counts_up(monkeypatch, capsys):
     bar.update(3, [("loss", 2.0)])
     out = capsys.readouterr().out
     assert "      3/Unknown" in out and "loss: 2.0000" in out
+
+
+def test_fit_with_reduce_lr_and_early_stopping_matches_keras():
+    """A real fit: History (with learning_rate), the stop, the restored weights and the messages are Keras's."""
+    from engine import Input, Sequential, layers, optimizers
+
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "keras" / "callbacks"
+    arrays = np.load(folder / "fit.npz")
+    expected = json.loads((folder / "fit.json").read_text())
+    model = Sequential([Input((4,)), layers.Dense(3, activation="tanh"), layers.Dense(1)])
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss="mse")
+    model.set_weights([arrays[f"initial_{i}"] for i in range(expected["num_weights"])])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        history = model.fit(arrays["x"], arrays["y"], validation_data=(arrays["x_val"], arrays["y_val"]),
+                            callbacks=[callbacks.get(c) for c in expected["config"]["callbacks"]],
+                            **expected["config"]["fit"])
+    assert history.epoch == expected["epoch"]
+    assert history.history.keys() == expected["history"].keys()
+    for key, values in expected["history"].items():
+        assert history.history[key] == pytest.approx(values, rel=1e-5), key
+    assert out.getvalue() == expected["stdout"]
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.025, rel=1e-6)
+    for i, w in enumerate(model.get_weights()):
+        np.testing.assert_allclose(w, arrays[f"final_{i}"], rtol=1e-5, atol=1e-6)
