@@ -1,0 +1,207 @@
+"""Keras 3's loss classes: a loss function, its default name and its config keys."""
+from __future__ import annotations
+
+from engine.losses import public as fns
+from engine.losses.loss import Loss, LossFunctionWrapper
+
+
+class _SimpleLoss(LossFunctionWrapper):
+    """A wrapper whose config is only ``name`` and ``reduction`` (as in Keras)."""
+
+    _fn = None
+    _default_name = None
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(type(self)._fn, name=name or self._default_name, reduction=reduction, dtype=dtype)
+
+    def get_config(self):
+        return Loss.get_config(self)
+
+
+class MeanSquaredError(_SimpleLoss):
+    _fn = staticmethod(fns.mean_squared_error)
+    _default_name = "mean_squared_error"
+
+
+class MeanAbsoluteError(_SimpleLoss):
+    _fn = staticmethod(fns.mean_absolute_error)
+    _default_name = "mean_absolute_error"
+
+
+class MeanAbsolutePercentageError(_SimpleLoss):
+    _fn = staticmethod(fns.mean_absolute_percentage_error)
+    _default_name = "mean_absolute_percentage_error"
+
+
+class MeanSquaredLogarithmicError(_SimpleLoss):
+    _fn = staticmethod(fns.mean_squared_logarithmic_error)
+    _default_name = "mean_squared_logarithmic_error"
+
+
+class LogCosh(_SimpleLoss):
+    _fn = staticmethod(fns.log_cosh)
+    _default_name = "log_cosh"
+
+
+class Hinge(_SimpleLoss):
+    _fn = staticmethod(fns.hinge)
+    _default_name = "hinge"
+
+
+class SquaredHinge(_SimpleLoss):
+    _fn = staticmethod(fns.squared_hinge)
+    _default_name = "squared_hinge"
+
+
+class CategoricalHinge(_SimpleLoss):
+    _fn = staticmethod(fns.categorical_hinge)
+    _default_name = "categorical_hinge"
+
+
+class KLDivergence(_SimpleLoss):
+    _fn = staticmethod(fns.kl_divergence)
+    _default_name = "kl_divergence"
+
+
+class Poisson(_SimpleLoss):
+    _fn = staticmethod(fns.poisson)
+    _default_name = "poisson"
+
+
+class CosineSimilarity(LossFunctionWrapper):
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None):
+        super().__init__(fns.cosine_similarity, name=name, reduction=reduction, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        """Keras's config plus ``axis``, which Keras's own config leaves out."""
+        return {**Loss.get_config(self), "axis": self.axis}
+
+
+class Huber(LossFunctionWrapper):
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        super().__init__(fns.huber, name=name, reduction=reduction, dtype=dtype, delta=delta)
+        self.delta = delta
+
+    def get_config(self):
+        """Keras's config plus ``delta``, which Keras's own config leaves out."""
+        return {**Loss.get_config(self), "delta": self.delta}
+
+
+class BinaryCrossentropy(LossFunctionWrapper):
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_crossentropy", dtype=None):
+        super().__init__(fns.binary_crossentropy, name=name, reduction=reduction, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": self.axis})
+        return config
+
+
+class BinaryFocalCrossentropy(LossFunctionWrapper):
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy", dtype=None):
+        super().__init__(fns.binary_focal_crossentropy, name=name, reduction=reduction, dtype=dtype,
+                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+        self.apply_class_balancing = apply_class_balancing
+        self.alpha = alpha
+        self.gamma = gamma
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({
+            "from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": self.axis,
+            "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha, "gamma": self.gamma,
+        })
+        return config
+
+
+class CategoricalCrossentropy(LossFunctionWrapper):
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="categorical_crossentropy", dtype=None):
+        super().__init__(fns.categorical_crossentropy, name=name, reduction=reduction, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": self.axis})
+        return config
+
+
+class CategoricalFocalCrossentropy(LossFunctionWrapper):
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
+        super().__init__(fns.categorical_focal_crossentropy, name=name, reduction=reduction, dtype=dtype,
+                         alpha=alpha, gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing,
+                         axis=axis)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+        self.alpha = alpha
+        self.gamma = gamma
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({
+            "from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": self.axis,
+            "alpha": self.alpha, "gamma": self.gamma,
+        })
+        return config
+
+
+class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1,
+                 name="sparse_categorical_crossentropy", dtype=None):
+        super().__init__(fns.sparse_categorical_crossentropy, name=name, reduction=reduction, dtype=dtype,
+                         from_logits=from_logits, ignore_class=ignore_class, axis=axis)
+        self.from_logits = from_logits
+        self.ignore_class = ignore_class
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({"from_logits": self.from_logits, "ignore_class": self.ignore_class})
+        return config
+
+
+class Dice(LossFunctionWrapper):
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
+        super().__init__(fns.dice, name=name, reduction=reduction, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({"axis": self.axis})
+        return config
+
+
+class Tversky(LossFunctionWrapper):
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky", axis=None, dtype=None):
+        super().__init__(fns.tversky, name=name, reduction=reduction, dtype=dtype, alpha=alpha, beta=beta, axis=axis)
+        self.alpha = alpha
+        self.beta = beta
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({"alpha": self.alpha, "beta": self.beta, "axis": self.axis})
+        return config
+
+
+ALL_CLASSES = (
+    Loss, LossFunctionWrapper, KLDivergence, Poisson, BinaryCrossentropy, BinaryFocalCrossentropy,
+    CategoricalCrossentropy, CategoricalFocalCrossentropy, SparseCategoricalCrossentropy, MeanSquaredError,
+    MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity, LogCosh, Huber,
+    Hinge, SquaredHinge, CategoricalHinge, Dice, Tversky,
+)

@@ -1,0 +1,54 @@
+"""Keras 3's loss functions as ``keras.losses`` exposes them: ``fn(y_true, y_pred, **kwargs) -> values``.
+
+Each also carries ``fn.forward`` (values and backprop, from
+:mod:`engine.losses.functions`); ``sparse_categorical_crossentropy`` carries
+``fn.output_mask``, the mask its ``ignore_class`` puts on the values.
+"""
+from __future__ import annotations
+
+from engine.losses import functions
+
+
+def _values_only(forward, output_mask=None):
+    def fn(y_true, y_pred, **kwargs):
+        return forward(y_true, y_pred, **kwargs)[0]
+
+    fn.__name__ = fn.__qualname__ = forward.__name__
+    fn.__doc__ = f"Keras's ``{forward.__name__}``: unreduced loss values (last axis reduced)."
+    fn.forward = forward
+    fn.output_mask = output_mask
+    return fn
+
+
+mean_squared_error = _values_only(functions.mean_squared_error)
+mean_absolute_error = _values_only(functions.mean_absolute_error)
+mean_absolute_percentage_error = _values_only(functions.mean_absolute_percentage_error)
+mean_squared_logarithmic_error = _values_only(functions.mean_squared_logarithmic_error)
+cosine_similarity = _values_only(functions.cosine_similarity)
+huber = _values_only(functions.huber)
+log_cosh = _values_only(functions.log_cosh)
+hinge = _values_only(functions.hinge)
+squared_hinge = _values_only(functions.squared_hinge)
+categorical_hinge = _values_only(functions.categorical_hinge)
+kl_divergence = _values_only(functions.kl_divergence)
+poisson = _values_only(functions.poisson)
+categorical_crossentropy = _values_only(functions.categorical_crossentropy)
+categorical_focal_crossentropy = _values_only(functions.categorical_focal_crossentropy)
+binary_crossentropy = _values_only(functions.binary_crossentropy)
+binary_focal_crossentropy = _values_only(functions.binary_focal_crossentropy)
+dice = _values_only(functions.dice)
+tversky = _values_only(functions.tversky)
+
+
+def _sparse_output_mask(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    return functions.sparse_valid_mask(y_true, y_pred, ignore_class, axis)
+
+
+sparse_categorical_crossentropy = _values_only(functions.sparse_categorical_crossentropy, _sparse_output_mask)
+
+ALL_FUNCTIONS = (
+    mean_squared_error, mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error,
+    cosine_similarity, huber, log_cosh, hinge, squared_hinge, categorical_hinge, kl_divergence, poisson,
+    categorical_crossentropy, categorical_focal_crossentropy, sparse_categorical_crossentropy,
+    binary_crossentropy, binary_focal_crossentropy, dice, tversky,
+)
