@@ -148,3 +148,19 @@ def test_bad_arguments_are_value_errors():
         initializers.VarianceScaling(scale=0.0)
     with pytest.raises(ValueError, match="seed"):
         initializers.RandomNormal(seed="abc")
+
+
+def test_set_random_seed_makes_model_weights_repeat():
+    import engine
+    from engine import Input, Sequential, layers
+
+    def build():
+        return Sequential([Input((5,)), layers.Dense(4), layers.Dense(2, kernel_initializer="he_normal")])
+
+    engine.set_random_seed(42)
+    first = build().get_weights()
+    engine.set_random_seed(42)
+    second = build().get_weights()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], build().get_weights()[0])
