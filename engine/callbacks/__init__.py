@@ -17,6 +17,7 @@ from engine.callbacks.model_checkpoint import ModelCheckpoint
 from engine.callbacks.monitor_callback import MonitorCallback
 from engine.callbacks.progbar_logger import ProgbarLogger
 from engine.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from engine.callbacks.remote_monitor import RemoteMonitor
 from engine.callbacks.terminate_on_nan import TerminateOnNaN
 
 # Callbacks a config dict can name: their arguments are all plain data.
@@ -48,5 +49,5 @@ def get(identifier) -> Callback:
 __all__ = [
     "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History", "LambdaCallback",
     "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback", "ProgbarLogger", "ReduceLROnPlateau",
-    "TerminateOnNaN", "get",
+    "RemoteMonitor", "TerminateOnNaN", "get",
 ]

@@ -1,8 +1,12 @@
 """Callbacks against Keras 3: the same scripted fit loop gives the same History, stops, weights, files and output."""
 import contextlib
+import http.server
 import io
 import json
 import math
+import socket
+import threading
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -341,3 +345,45 @@ def test_fit_with_reduce_lr_and_early_stopping_matches_keras():
     assert float(model.optimizer.learning_rate) == pytest.approx(0.025, rel=1e-6)
     for i, w in enumerate(model.get_weights()):
         np.testing.assert_allclose(w, arrays[f"final_{i}"], rtol=1e-5, atol=1e-6)
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    received = []
+
+    def do_POST(self):  # noqa: N802 - the http.server hook name
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        type(self).received.append((self.path, self.headers.get("Content-Type"), body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def collector():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Collector.received = []
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Collector.received
+    server.shutdown()
+    server.server_close()
+
+
+def test_remote_monitor_posts_each_epoch_as_form_field_or_json(collector):
+    root, received = collector
+    callbacks.RemoteMonitor(root=root).on_epoch_end(0, {"loss": np.float32(0.5)})
+    callbacks.RemoteMonitor(root=root, path="/events", send_as_json=True).on_epoch_end(1, {"loss": 0.25})
+    (path0, type0, body0), (path1, type1, body1) = received
+    assert path0 == "/publish/epoch/end/" and type0 == "application/x-www-form-urlencoded"
+    assert json.loads(urllib.parse.parse_qs(body0)["data"][0]) == {"epoch": 0, "loss": 0.5}
+    assert path1 == "/events" and type1 == "application/json" and json.loads(body1) == {"epoch": 1, "loss": 0.25}
+
+
+def test_remote_monitor_warns_when_server_is_unreachable():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.warns(UserWarning, match="Could not reach RemoteMonitor"):
+        callbacks.RemoteMonitor(root=f"http://127.0.0.1:{port}").on_epoch_end(0, {"loss": 1.0})
