@@ -6,12 +6,15 @@ Each also carries ``fn.forward`` (values and backprop, from
 """
 from __future__ import annotations
 
+import numpy as np
+
 from engine.losses import functions
 
 
 def _values_only(forward, output_mask=None):
     def fn(y_true, y_pred, **kwargs):
-        return forward(y_true, y_pred, **kwargs)[0]
+        with np.errstate(all="ignore"):
+            return forward(y_true, y_pred, **kwargs)[0]
 
     fn.__name__ = fn.__qualname__ = forward.__name__
     fn.__doc__ = f"Keras's ``{forward.__name__}``: unreduced loss values (last axis reduced)."
