@@ -51,17 +51,20 @@ def _softplus(x):
 def _erfc(z):
     """Complementary error function with relative error below 2e-7 everywhere.
 
-    Chebyshev fit of Numerical Recipes (``erfcc``); relative accuracy also in the
-    far tail, which is what ``gelu`` needs for negative inputs.
+    Chebyshev fit of Numerical Recipes (``erfcc``), evaluated in float64 and
+    returned in the dtype of ``z``; relative accuracy also in the far tail,
+    which is what ``gelu`` needs for negative inputs.
     """
     xp = _xp(z)
+    dtype = z.dtype
+    z = z.astype(xp.float64)
     a = xp.abs(z)
     t = 1.0 / (1.0 + 0.5 * a)
     poly = -a * a - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
         -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
             -0.82215223 + t * 0.17087277))))))))
     r = t * xp.exp(poly)
-    return xp.where(z >= 0, r, 2.0 - r)
+    return xp.where(z >= 0, r, 2.0 - r).astype(dtype, copy=False)
 
 
 def _axis_sum(a, axis):
