@@ -140,6 +140,35 @@ def test_scenario_matches_keras(name, tmp_path, monkeypatch):
             assert f.read() == text
 
 
+def run_loop(spec):
+    """Drives an evaluate ("test") or predict loop's callbacks as the fixture did; returns stdout."""
+    batches = spec["steps"] if spec["steps"] is not None else spec["batches"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cbs = callbacks.CallbackList(None, add_progbar=True, model=StandInModel(), verbose=spec["verbose"],
+                                     epochs=1, steps=spec["steps"])
+        if spec["loop"] == "test":
+            cbs.on_test_begin()
+            for step in range(batches):
+                cbs.on_test_batch_begin(step)
+                cbs.on_test_batch_end(step, {"loss": 0.5 + 0.1 * step, "mae": 0.0005 * step})
+            cbs.on_test_end({"loss": 0.75, "mae": 0.002})
+        else:
+            cbs.on_predict_begin()
+            for step in range(batches):
+                cbs.on_predict_batch_begin(step)
+                cbs.on_predict_batch_end(step, {"outputs": np.zeros((2, 3))})
+            cbs.on_predict_end()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS["loops"]))
+def test_evaluate_and_predict_progress_bars_match_keras(name, monkeypatch):
+    loop = SCENARIOS["loops"][name]
+    monkeypatch.setattr(progbar, "time", FakeClock(SCENARIOS["clock_tick"]))
+    assert run_loop(loop["spec"]) == loop["stdout"]
+
+
 def test_history_keeps_lists_across_fits_when_passed_again():
     history = callbacks.History()
     model = StandInModel()
