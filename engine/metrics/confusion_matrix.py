@@ -38,9 +38,11 @@ def is_evenly_distributed(thresholds) -> bool:
 
 def filter_top_k(xp, x, k):
     """Keeps the top ``k`` entries of the last axis (lower index first among ties); others -> NEG_INF."""
-    order = xp.argsort(-x, axis=-1, kind="stable")[..., :k]
-    keep = xp.zeros(x.shape, dtype=x.dtype)
-    xp.put_along_axis(keep, order, 1, axis=-1)
+    flat = x.reshape(-1, x.shape[-1])
+    order = xp.argsort(-flat, axis=-1, kind="stable")[:, :k]
+    keep = xp.zeros(flat.shape, dtype=x.dtype)
+    keep[xp.arange(flat.shape[0])[:, None], order] = 1
+    keep = keep.reshape(x.shape)
     return x * keep + x.dtype.type(NEG_INF) * (1 - keep)
 
 

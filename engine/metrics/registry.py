@@ -109,7 +109,7 @@ def _by_task(identifier, y_true_shape, y_pred_shape, loss, binary, sparse, categ
     elif loss is not None:
         is_binary, is_sparse = _shape_from_loss(loss)
     else:
-        raise ValueError(f"Metric {identifier!r} needs the shapes of y_true and y_pred (or the loss) to resolve")
+        return None
     if is_binary:
         return binary(name=str(identifier))
     if is_sparse:
@@ -123,17 +123,20 @@ def get(identifier, y_true_shape=None, y_pred_shape=None, loss=None):
     "accuracy"/"acc" become Binary/SparseCategorical/CategoricalAccuracy from the shapes
     (tuples, batch axis None) as Keras 3 decides; "crossentropy"/"ce" likewise pick the
     matching crossentropy (Keras 2's behaviour; Keras 3 rejects these names). Without
-    shapes, the compiled ``loss`` decides.
+    shapes, the compiled ``loss`` decides; with neither, "accuracy" is ``keras.metrics.get``'s
+    exact-match Accuracy and "crossentropy" CategoricalCrossentropy (enough to validate names).
     """
     if identifier is None:
         raise ValueError("Expected metric, received `None`")
     lowered = str(identifier).lower() if isinstance(identifier, str) else None
     if lowered in ("accuracy", "acc"):
-        return _by_task(identifier, y_true_shape, y_pred_shape, loss, acc.BinaryAccuracy,
-                        acc.SparseCategoricalAccuracy, acc.CategoricalAccuracy)
+        metric = _by_task(identifier, y_true_shape, y_pred_shape, loss, acc.BinaryAccuracy,
+                          acc.SparseCategoricalAccuracy, acc.CategoricalAccuracy)
+        return metric or acc.Accuracy(name=identifier)
     if lowered in ("crossentropy", "ce"):
-        return _by_task(identifier, y_true_shape, y_pred_shape, loss, lm.BinaryCrossentropy,
-                        lm.SparseCategoricalCrossentropy, lm.CategoricalCrossentropy)
+        metric = _by_task(identifier, y_true_shape, y_pred_shape, loss, lm.BinaryCrossentropy,
+                          lm.SparseCategoricalCrossentropy, lm.CategoricalCrossentropy)
+        return metric or lm.CategoricalCrossentropy(name=identifier)
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, dict):

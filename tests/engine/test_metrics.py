@@ -148,3 +148,14 @@ def test_sparse_crossentropy_metric_with_ignore_class_skips_weighted_entries():
     m = metrics.SparseCategoricalCrossentropy(ignore_class=1)
     m.update_state(y_true, y_pred, sample_weight=np.ones(4))
     assert m.result() == pytest.approx(np.log(3), rel=1e-6)
+
+
+def test_accuracy_without_shapes_or_loss_is_keras_metrics_get_accuracy():
+    assert type(metrics.get("accuracy")) is metrics.Accuracy
+    assert metrics.get("acc").name == "acc"
+
+
+def test_top_k_precision_keeps_the_lower_index_among_ties():
+    m = metrics.Precision(top_k=1)
+    m.update_state(np.array([[0.0, 1.0, 0.0]]), np.array([[0.5, 0.5, 0.1]], dtype="float32"))
+    assert m.result() == 0.0
