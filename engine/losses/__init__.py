@@ -118,9 +118,17 @@ def get(identifier):
 
 
 __all__ = [
-    "Loss", "LossFunctionWrapper", "get", "serialize", "deserialize", "reduce_values", "reduce_weighted_values",
-    "weighted_reduction", "apply_mask", "squeeze_or_expand_to_same_rank", "standardize_reduction",
-    *[c.__name__ for c in ALL_CLASSES[2:]], *[f.__name__ for f in ALL_FUNCTIONS],
+    "Loss", "LossFunctionWrapper", "get", "serialize", "deserialize", "serialize_function", "reduce_values",
+    "reduce_weighted_values", "weighted_reduction", "apply_mask", "squeeze_or_expand_to_same_rank",
+    "standardize_reduction", "ALL_OBJECTS_DICT",
+    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
+    "CategoricalHinge", "CosineSimilarity", "Dice", "Hinge", "Huber", "KLDivergence", "LogCosh", "MeanAbsoluteError",
+    "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError", "Poisson",
+    "SparseCategoricalCrossentropy", "SquaredHinge", "Tversky",
+    "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy", "categorical_focal_crossentropy",
+    "categorical_hinge", "cosine_similarity", "dice", "hinge", "huber", "kl_divergence", "log_cosh",
+    "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_error", "mean_squared_logarithmic_error",
+    "poisson", "sparse_categorical_crossentropy", "squared_hinge", "tversky",
     "bce", "BCE", "kld", "KLD", "kullback_leibler_divergence", "mae", "MAE", "mse", "MSE", "mape", "MAPE",
     "msle", "MSLE", "logcosh",
 ]

@@ -48,4 +48,7 @@ def get(identifier):
     raise ValueError(f"Could not interpret optimizer identifier: {identifier}")
 
 
-__all__ = ["Optimizer", "get", "serialize", "deserialize", "schedules", *[c.__name__ for c in ALL_OBJECTS]]
+__all__ = [
+    "Optimizer", "get", "serialize", "deserialize", "schedules", "ALL_OBJECTS_DICT",
+    "Adam", "SGD", "RMSprop", "Adadelta", "AdamW", "Adagrad", "Adamax", "Nadam", "Ftrl", "Lion",
+]
