@@ -11,6 +11,7 @@ import inspect
 from engine import losses, naming
 from engine.metrics import accuracy_metrics as acc
 from engine.metrics import confusion_metrics as conf
+from engine.metrics import f_score_metrics as fs
 from engine.metrics import loss_metrics as lm
 from engine.metrics import regression_metrics as reg
 from engine.metrics.metric import Metric
@@ -25,7 +26,7 @@ ALL_CLASSES = (
     lm.Hinge, lm.SquaredHinge, lm.CategoricalHinge,
     lm.KLDivergence, lm.Poisson, lm.BinaryCrossentropy, lm.CategoricalCrossentropy, lm.SparseCategoricalCrossentropy,
     acc.Accuracy, acc.BinaryAccuracy, acc.CategoricalAccuracy, acc.SparseCategoricalAccuracy,
-    acc.TopKCategoricalAccuracy, acc.SparseTopKCategoricalAccuracy,
+    acc.TopKCategoricalAccuracy, acc.SparseTopKCategoricalAccuracy, fs.F1Score, fs.FBetaScore,
 )
 
 ALL_OBJECTS_DICT = {cls.__name__: cls for cls in ALL_CLASSES}
