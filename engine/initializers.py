@@ -131,7 +131,12 @@ def _truncated_normal(rng, shape, mean, stddev, dtype):
 
 
 def _uniform(rng, shape, minval, maxval, dtype):
-    return rng.uniform(minval, maxval, size=shape).astype(dtype)
+    """Uniform on ``[minval, maxval)``, also after rounding to ``dtype``."""
+    values = rng.uniform(minval, maxval, size=shape).astype(dtype)
+    if values.dtype.kind == "f" and maxval > minval:
+        below_max = np.nextafter(np.asarray(maxval, dtype=values.dtype), np.asarray(minval, dtype=values.dtype))
+        np.minimum(values, below_max, out=values)
+    return values
 
 
 class RandomNormal(RandomInitializer):
