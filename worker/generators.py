@@ -128,8 +128,20 @@ def image_files(store: Store, dataset: str, classes: list[str]) -> tuple[list[Pa
 
 
 def _split(n: int, validation_split: float) -> tuple[np.ndarray, np.ndarray]:
+    """As ``fit(validation_split=)``: the last fraction of the samples validates."""
     cut = n - int(n * validation_split)
     return np.arange(cut), np.arange(cut, n)
+
+
+def _split_per_class(labels: np.ndarray, validation_split: float) -> tuple[np.ndarray, np.ndarray]:
+    """As ``flow_from_directory``: the first ``validation_split`` of each class's files validate."""
+    train, val = [], []
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        cut = int(len(idx) * validation_split)
+        val.append(idx[:cut])
+        train.append(idx[cut:])
+    return np.concatenate(train), np.concatenate(val)
 
 
 def sequence(store: Store, tenant: str, spec: GeneratorSpec, field: str):
@@ -141,7 +153,7 @@ def sequence(store: Store, tenant: str, spec: GeneratorSpec, field: str):
             raise InvalidInput("an image dataset needs 'target_size': [height, width]", field=f"{field}.target_size")
         classes = meta["images"]["classes"]
         files, labels = image_files(store, spec.dataset, classes)
-        train_idx, val_idx = _split(len(files), spec.validation_split)
+        train_idx, val_idx = _split_per_class(labels, spec.validation_split)
         make = lambda idx, aug: ImageFolderSequence(files, labels, len(classes), spec, idx, spec.seed, aug)  # noqa: E731
     else:
         if spec.x is None:
