@@ -1,4 +1,5 @@
-"""Keras 3's confusion-matrix metrics: TruePositives & co., Precision, Recall, AUC."""
+"""Keras 3's confusion-matrix metrics: TruePositives & co., Precision, Recall, AUC and the
+"rate at a given other rate" metrics (SensitivityAtSpecificity & co.)."""
 from __future__ import annotations
 
 import numpy as np
@@ -244,3 +245,87 @@ class AUC(Metric):
         if self._init_from_thresholds:
             config["thresholds"] = self.thresholds[1:-1]
         return config
+
+
+class _AtConstraint(_ConfusionMetric):
+    """Best value of one rate among thresholds where another rate is at least ``value``.
+
+    Thresholds are ``[0, 1/(n-1), ..., 1]`` (``[0.5]`` when ``num_thresholds`` is 1).
+    """
+
+    _conds = ("tp", "fp", "tn", "fn")
+    _value_arg = ""
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if value < 0 or value > 1:
+            raise ValueError(f"Argument `{self._value_arg}` must be in the range [0, 1]. "
+                             f"Received: {self._value_arg}={value}")
+        if num_thresholds <= 0:
+            raise ValueError(f"Argument `num_thresholds` must be an integer > 0. "
+                             f"Received: num_thresholds={num_thresholds}")
+        super().__init__(name=name, dtype=dtype)
+        self.value = value
+        self.num_thresholds = num_thresholds
+        setattr(self, self._value_arg, value)
+        if num_thresholds == 1:
+            thresholds = [0.5]
+        else:
+            thresholds = [0.0] + [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)] + [1.0]
+        self._init_thresholds(thresholds, None, class_id, 0.5)
+        self._evenly = num_thresholds != 1
+
+    def _rates(self):
+        tp, fp, tn, fn = (backend.to_numpy(getattr(self, _NAMES[c])) for c in ("tp", "fp", "tn", "fn"))
+        return {"sensitivity": divide_no_nan(np, tp, tp + fn), "specificity": divide_no_nan(np, tn, tn + fp),
+                "precision": divide_no_nan(np, tp, tp + fp)}
+
+    def _max_under_constraint(self, constrained, dependent):
+        return float(np.max(np.where(constrained >= np.float32(self.value), dependent, np.float32(0)), initial=0))
+
+    def get_config(self):
+        return {**Metric.get_config(self), "class_id": self.class_id, "num_thresholds": self.num_thresholds,
+                self._value_arg: self.value}
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    _value_arg = "specificity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        r = self._rates()
+        return self._max_under_constraint(r["specificity"], r["sensitivity"])
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    _value_arg = "sensitivity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        r = self._rates()
+        return self._max_under_constraint(r["sensitivity"], r["specificity"])
+
+
+class PrecisionAtRecall(_AtConstraint):
+    _value_arg = "recall"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        r = self._rates()
+        return self._max_under_constraint(r["sensitivity"], r["precision"])
+
+
+class RecallAtPrecision(_AtConstraint):
+    _value_arg = "precision"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        r = self._rates()
+        return self._max_under_constraint(r["precision"], r["sensitivity"])

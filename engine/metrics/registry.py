@@ -22,7 +22,8 @@ ALL_CLASSES = (
     lm.MeanSquaredError, reg.RootMeanSquaredError, lm.MeanAbsoluteError, lm.MeanAbsolutePercentageError,
     lm.MeanSquaredLogarithmicError, lm.CosineSimilarity, lm.LogCoshError, reg.R2Score,
     conf.AUC, conf.FalseNegatives, conf.FalsePositives, conf.Precision, conf.Recall, conf.TrueNegatives,
-    conf.TruePositives,
+    conf.TruePositives, conf.PrecisionAtRecall, conf.RecallAtPrecision, conf.SensitivityAtSpecificity,
+    conf.SpecificityAtSensitivity,
     lm.Hinge, lm.SquaredHinge, lm.CategoricalHinge,
     lm.KLDivergence, lm.Poisson, lm.BinaryCrossentropy, lm.CategoricalCrossentropy, lm.SparseCategoricalCrossentropy,
     acc.Accuracy, acc.BinaryAccuracy, acc.CategoricalAccuracy, acc.SparseCategoricalAccuracy,
@@ -151,7 +152,10 @@ def get(identifier, y_true_shape=None, y_pred_shape=None, loss=None):
             return MeanMetricWrapper(FUNCTIONS[identifier], name=identifier)
         if not inspect.isclass(cls) or cls in (Metric, MeanMetricWrapper):
             raise _error(identifier)
-        metric = cls()
+        try:
+            metric = cls()
+        except TypeError as exc:
+            raise ValueError(f"Could not interpret metric identifier: {identifier} ({exc})") from exc
         metric.name = identifier
         return metric
     if inspect.isclass(identifier) and issubclass(identifier, Metric):
