@@ -11,7 +11,9 @@ import inspect
 from engine import losses, naming
 from engine.metrics import accuracy_metrics as acc
 from engine.metrics import confusion_metrics as conf
+from engine.metrics import correlation_metrics as corr
 from engine.metrics import f_score_metrics as fs
+from engine.metrics import iou_metrics as iou
 from engine.metrics import loss_metrics as lm
 from engine.metrics import regression_metrics as reg
 from engine.metrics.metric import Metric
@@ -28,6 +30,8 @@ ALL_CLASSES = (
     lm.KLDivergence, lm.Poisson, lm.BinaryCrossentropy, lm.CategoricalCrossentropy, lm.SparseCategoricalCrossentropy,
     acc.Accuracy, acc.BinaryAccuracy, acc.CategoricalAccuracy, acc.SparseCategoricalAccuracy,
     acc.TopKCategoricalAccuracy, acc.SparseTopKCategoricalAccuracy, fs.F1Score, fs.FBetaScore,
+    iou.IoU, iou.BinaryIoU, iou.MeanIoU, iou.OneHotIoU, iou.OneHotMeanIoU,
+    corr.PearsonCorrelation, corr.ConcordanceCorrelation,
 )
 
 ALL_OBJECTS_DICT = {cls.__name__: cls for cls in ALL_CLASSES}
@@ -48,6 +52,7 @@ ALL_OBJECTS_DICT.update({
 FUNCTIONS = {fn.__name__: fn for fn in (
     acc.accuracy, acc.binary_accuracy, acc.categorical_accuracy, acc.sparse_categorical_accuracy,
     acc.top_k_categorical_accuracy, acc.sparse_top_k_categorical_accuracy, lm.cosine_similarity,
+    corr.pearson_correlation, corr.concordance_correlation,
     *losses.public.ALL_FUNCTIONS,
 )}
 
