@@ -12,8 +12,17 @@ import math
 
 from engine import backend
 from engine.losses._math import (
-    clip, clip_grad, const, expand, log_softmax, match_shapes, max_grad, prepare, sigmoid,
-    softmax, softplus,
+    clip,
+    clip_grad,
+    const,
+    expand,
+    log_softmax,
+    match_shapes,
+    max_grad,
+    prepare,
+    sigmoid,
+    softmax,
+    softplus,
 )
 
 EPS = backend.epsilon()

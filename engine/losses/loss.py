@@ -17,7 +17,9 @@ import numpy as np
 
 from engine import backend, naming
 from engine.losses.reduction import (
-    squeeze_or_expand_to_same_rank, standardize_reduction, weighted_reduction,
+    squeeze_or_expand_to_same_rank,
+    standardize_reduction,
+    weighted_reduction,
 )
 
 

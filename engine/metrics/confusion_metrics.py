@@ -6,7 +6,10 @@ import numpy as np
 
 from engine import backend
 from engine.metrics.confusion_matrix import (
-    NEG_INF, is_evenly_distributed, parse_thresholds, update_confusion_matrix,
+    NEG_INF,
+    is_evenly_distributed,
+    parse_thresholds,
+    update_confusion_matrix,
 )
 from engine.metrics.metric import Metric, divide_no_nan
 
