@@ -1,0 +1,134 @@
+"""Keras 2 model configs rewritten into Keras 3's form, and Keras 1/2 layer keys translated.
+
+Keras 2 (tf.keras 2.x, class "Functional"; standalone Keras 2.3 and older
+tf.keras, class "Model") writes inbound nodes as lists of
+``[layer_name, node_index, tensor_index, kwargs]`` (one list per call: one
+entry for a single-tensor call, several for a list call; an RNN's initial
+states are already extra entries), and ``input_layers`` / ``output_layers``
+as lists of triples even for one input. Keras 2 skips node 0 of every nested
+model built on an Input (Functional, Model, and Sequential with a known
+input shape); Keras 3 does so for Functional only, so references to a nested
+Sequential drop by one.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+
+_MODEL_CLASSES = ("Functional", "Model")
+# Keras 1 argument names kept working by Keras 2's legacy interfaces.
+_KERAS1_KEYS = {
+    "output_dim": "units", "init": "kernel_initializer", "W_regularizer": "kernel_regularizer",
+    "b_regularizer": "bias_regularizer", "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint",
+    "bias": "use_bias", "p": "rate", "input_dtype": "dtype", "inner_init": "recurrent_initializer",
+    "inner_activation": "recurrent_activation", "U_regularizer": "recurrent_regularizer",
+    "U_constraint": "recurrent_constraint", "dropout_W": "dropout", "dropout_U": "recurrent_dropout",
+    "nb_filter": "filters", "subsample": "strides", "border_mode": "padding", "dim_ordering": "data_format",
+    "pool_length": "pool_size", "subsample_length": "strides", "filter_length": "kernel_size",
+}
+_DATA_FORMATS = {"tf": "channels_last", "th": "channels_first", "default": None}
+# Keys Keras writes that change nothing in fitq's computation.
+_IGNORED_KEYS = frozenset({"quantization_config", "autocast", "ragged", "sparse", "optional", "implementation"})
+
+
+def _is_keras2_node(node) -> bool:
+    return isinstance(node, list)
+
+
+def is_keras2_functional(config: dict) -> bool:
+    """Whether a Functional config is in Keras 2's form (list-form nodes, or no ``module`` keys)."""
+    entries = [e for e in config["layers"] if isinstance(e, dict)]
+    if any(_is_keras2_node(n) for e in entries for n in (e.get("inbound_nodes") or [])):
+        return True
+    return bool(entries) and not any("module" in e for e in entries)
+
+
+def _sequential_has_input(config) -> bool:
+    layers = config if isinstance(config, list) else (config or {}).get("layers") or []
+    if not layers or not isinstance(layers[0], dict):
+        return False
+    first = layers[0]
+    return first.get("class_name") == "InputLayer" or "batch_input_shape" in (first.get("config") or {})
+
+
+def _ref_tensor(layer_name, node_index, tensor_index):
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": None, "dtype": None, "keras_history": [layer_name, node_index, tensor_index]}}
+
+
+def _upgrade_node(node, skipped, user):
+    """A Keras 2 node (list of ``[name, node_index, tensor_index(, kwargs)]``) as Keras 3's args/kwargs."""
+    if isinstance(node, dict):
+        node = list(node.values())
+    refs = []
+    for item in node:
+        if not isinstance(item, list) or len(item) not in (3, 4) or not isinstance(item[0], str):
+            raise ValueError(f"Invalid inbound node of layer {user!r}: {node!r}")
+        name, node_index, tensor_index = item[:3]
+        refs.append(_ref_tensor(name, int(node_index) - skipped.get(name, 0), int(tensor_index)))
+    if not refs:
+        raise ValueError(f"An inbound node of layer {user!r} has no input tensors")
+    return {"args": [refs[0] if len(refs) == 1 else refs], "kwargs": {}}
+
+
+def _unwrap_single(refs):
+    if isinstance(refs, list) and len(refs) == 1 and isinstance(refs[0], list):
+        return refs[0]
+    return refs
+
+
+def upgrade_functional_config(config: dict) -> dict:
+    """``config`` unchanged if it is Keras 3's; else the same model in Keras 3's Functional form."""
+    if not is_keras2_functional(config):
+        return config
+    skipped = {}
+    for entry in config["layers"]:
+        if isinstance(entry, dict) and entry.get("class_name") == "Sequential":
+            skipped[entry.get("name") or entry["config"].get("name")] = int(_sequential_has_input(entry["config"]))
+    layers = []
+    for entry in config["layers"]:
+        entry = dict(entry)
+        if entry.get("class_name") == "Model":
+            entry["class_name"] = "Functional"
+        name = entry.get("name") or (entry.get("config") or {}).get("name")
+        nodes = entry.get("inbound_nodes") or []
+        entry["inbound_nodes"] = [n if isinstance(n, dict) and "args" in n else _upgrade_node(n, skipped, name)
+                                  for n in nodes]
+        layers.append(entry)
+    return {**config, "layers": layers, "input_layers": _unwrap_single(config.get("input_layers")),
+            "output_layers": _unwrap_single(config.get("output_layers"))}
+
+
+@functools.lru_cache(maxsize=None)
+def accepted_keys(cls) -> frozenset:
+    """Keyword arguments the constructors along ``cls``'s MRO name."""
+    keys = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+                keys.add(p.name)
+    return frozenset(keys)
+
+
+def translate_layer_config(cls, config: dict) -> dict:
+    """Constructor kwargs for ``cls`` from a Keras 1/2/3 layer config.
+
+    Keras 1 names become Keras 2/3 names where ``cls`` takes them; keys that
+    ``cls`` does not take are dropped when they are off (None / False) or
+    change nothing (``_IGNORED_KEYS``); any other key is kept, so the
+    constructor names it in its error.
+    """
+    accepted = accepted_keys(cls)
+    out = {}
+    for key, value in config.items():
+        if key not in accepted and _KERAS1_KEYS.get(key) in accepted:
+            key = _KERAS1_KEYS[key]
+            if key == "data_format":
+                value = _DATA_FORMATS.get(value, value)
+        if key not in accepted and (value is None or value is False or key in _IGNORED_KEYS):
+            continue
+        out[key] = value
+    return out

@@ -1,0 +1,113 @@
+"""Whole-model files: a zip like Keras 3's ``.keras`` archive.
+
+Members: ``config.json`` (the Keras 3 model config, plus ``compile_config``
+when the model is compiled), ``metadata.json``, and ``model.weights.npz``
+(keys as :mod:`engine.saving.weights_io`). ``load_model`` also reads real
+Keras 3 ``.keras`` files (weights in ``model.weights.h5``, needs h5py).
+The optimizer's state (slots, iteration count) is not saved.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+
+import numpy as np
+
+from engine import __version__
+from engine import losses as losses_module
+from engine import metrics as metrics_module
+from engine import optimizers as optimizers_module
+from engine.saving import serialization, weights_io
+
+CONFIG = "config.json"
+METADATA = "metadata.json"
+WEIGHTS_NPZ = "model.weights.npz"
+WEIGHTS_H5 = "model.weights.h5"
+
+
+def _serialize_spec(spec, serialize):
+    """A loss / metric spec (name, object, list or dict of them) as JSON."""
+    if spec is None or isinstance(spec, (str, int, float)):
+        return spec
+    if isinstance(spec, (list, tuple)):
+        return [_serialize_spec(s, serialize) for s in spec]
+    if isinstance(spec, dict):
+        return {k: _serialize_spec(v, serialize) for k, v in spec.items()}
+    return serialize(spec)
+
+
+def _deserialize_spec(spec, deserialize):
+    if isinstance(spec, list):
+        return [_deserialize_spec(s, deserialize) for s in spec]
+    if isinstance(spec, dict):
+        if "class_name" in spec:
+            return deserialize(spec)
+        return {k: _deserialize_spec(v, deserialize) for k, v in spec.items()}
+    return spec
+
+
+def compile_config(model) -> dict:
+    """What ``compile`` was given, in Keras 3's ``compile_config`` form."""
+    metrics, weighted = model._compiled_metrics._user
+    return {"optimizer": optimizers_module.serialize(model.optimizer),
+            "loss": _serialize_spec(model.loss, losses_module.serialize),
+            "loss_weights": list(model._compiled_loss.weights),
+            "metrics": _serialize_spec(metrics, metrics_module.serialize),
+            "weighted_metrics": _serialize_spec(weighted, metrics_module.serialize),
+            "sample_weight_mode": model._sample_weight_mode}
+
+
+def compile_from_config(model, config: dict) -> None:
+    """``model.compile`` with a ``compile_config`` (fitq's or Keras 3's)."""
+    model.compile(optimizer=optimizers_module.get(config.get("optimizer") or "rmsprop"),
+                  loss=_deserialize_spec(config.get("loss"), losses_module.deserialize),
+                  loss_weights=config.get("loss_weights"),
+                  metrics=_deserialize_spec(config.get("metrics"), metrics_module.deserialize),
+                  weighted_metrics=_deserialize_spec(config.get("weighted_metrics"), metrics_module.deserialize),
+                  sample_weight_mode=config.get("sample_weight_mode"))
+
+
+def save_model(model, filepath, overwrite=True) -> None:
+    """Writes ``model`` (config, weights, compile settings) to the zip ``filepath``."""
+    filepath = os.fspath(filepath)
+    if not overwrite and os.path.exists(filepath):
+        raise ValueError(f"File {filepath!r} already exists and overwrite=False")
+    config = serialization.serialize_layer(model)
+    if model.compiled:
+        config["compile_config"] = compile_config(model)
+    buf = io.BytesIO()
+    np.savez(buf, **dict(zip(weights_io.weight_keys(model), model.get_weights())))
+    metadata = {"fitq_version": __version__, "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
+    tmp = f"{filepath}.tmp"
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(METADATA, json.dumps(metadata))
+        zf.writestr(CONFIG, json.dumps(config))
+        zf.writestr(WEIGHTS_NPZ, buf.getvalue())
+    os.replace(tmp, filepath)
+
+
+def load_model(filepath, compile=True):
+    """The model saved at ``filepath`` by :func:`save_model` (or by Keras 3's ``model.save``)."""
+    filepath = os.fspath(filepath)
+    if not zipfile.is_zipfile(filepath):
+        raise ValueError(f"{filepath!r} is not a model file (a zip archive written by model.save)")
+    with zipfile.ZipFile(filepath) as zf:
+        names = set(zf.namelist())
+        if CONFIG not in names:
+            raise ValueError(f"{filepath!r} has no {CONFIG}")
+        config = json.loads(zf.read(CONFIG))
+        model = serialization.deserialize_layer(config)
+        if WEIGHTS_NPZ in names:
+            with np.load(io.BytesIO(zf.read(WEIGHTS_NPZ)), allow_pickle=False) as data:
+                stored = {k: data[k] for k in data.files}
+            weights_io.assign_weights(model, stored, source=filepath)
+        elif WEIGHTS_H5 in names:
+            weights_io.load_keras_h5(model, io.BytesIO(zf.read(WEIGHTS_H5)))
+        else:
+            raise ValueError(f"{filepath!r} holds no weights ({WEIGHTS_NPZ} or {WEIGHTS_H5})")
+    if compile and config.get("compile_config"):
+        compile_from_config(model, config["compile_config"])
+    return model
