@@ -125,14 +125,29 @@ def deserialize(config, functions_only=False):
     return obj
 
 
-def get(identifier):
+def _crossentropy_for(y_true_shape, y_pred_shape):
+    """Keras compile's choice for "crossentropy": binary, sparse or categorical, from the shapes."""
+    if y_true_shape is None or y_pred_shape is None:
+        return categorical_crossentropy
+    if y_pred_shape[-1] == 1:
+        return binary_crossentropy
+    if len(y_true_shape) < len(y_pred_shape) or (y_true_shape[-1] == 1 and y_pred_shape[-1] > 1):
+        return sparse_categorical_crossentropy
+    return categorical_crossentropy
+
+
+def get(identifier, y_true_shape=None, y_pred_shape=None):
     """The Loss for ``identifier``: a Keras name or alias, a dict, a Loss, a Loss class or a callable.
 
     Function names give a :class:`LossFunctionWrapper` named by the identifier, as
-    ``model.compile`` names them. ``None`` gives ``None`` (no loss for that output).
+    ``model.compile`` names them. "crossentropy"/"ce" pick binary, sparse or categorical
+    crossentropy from the shapes (tuples, batch axis None) as ``model.compile`` does
+    (categorical when no shapes are given). ``None`` gives ``None`` (no loss for that output).
     """
     if identifier is None:
         return None
+    if isinstance(identifier, str) and identifier.lower() in ("crossentropy", "ce"):
+        return LossFunctionWrapper(_crossentropy_for(y_true_shape, y_pred_shape), name=identifier)
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, dict):

@@ -225,3 +225,16 @@ def test_plain_callable_gives_values_but_no_gradient():
     _, backprop = loss.forward(y, y * 2)
     with pytest.raises(TypeError, match="my_loss"):
         backprop(np.ones(2, dtype="float32"))
+
+
+@pytest.mark.parametrize("label", sorted(k for k in NAMES["accuracy_resolution"] if "/" not in k))
+def test_crossentropy_resolves_like_keras_compile(label):
+    shapes = {
+        "t(n,1)_p(n,1)": ((None, 1), (None, 1)), "t(n,)_p(n,1)": ((None,), (None, 1)),
+        "t(n,)_p(n,4)": ((None,), (None, 4)), "t(n,1)_p(n,4)": ((None, 1), (None, 4)),
+        "t(n,4)_p(n,4)": ((None, 4), (None, 4)), "t(n,5)_p(n,5,4)": ((None, 5), (None, 5, 4)),
+        "t(n,5,4)_p(n,5,4)": ((None, 5, 4), (None, 5, 4)),
+    }[label]
+    loss = losses.get("crossentropy", *shapes)
+    assert loss.fn.__name__ == NAMES["accuracy_resolution"][label + "/crossentropy_loss"]
+    assert loss.name == "crossentropy"
