@@ -238,3 +238,22 @@ def test_crossentropy_resolves_like_keras_compile(label):
     loss = losses.get("crossentropy", *shapes)
     assert loss.fn.__name__ == NAMES["accuracy_resolution"][label + "/crossentropy_loss"]
     assert loss.name == "crossentropy"
+
+
+def test_custom_loss_subclass_reduces_like_keras_but_has_no_gradient():
+    class Doubled(losses.Loss):
+        def call(self, y_true, y_pred):
+            return 2 * np.mean(np.abs(y_true - y_pred), axis=-1)
+
+    loss = Doubled(reduction="sum")
+    assert loss.name == "doubled"
+    y = np.zeros((3, 2), dtype="float32")
+    assert loss(y, y + 1) == pytest.approx(6.0)
+    with pytest.raises(TypeError, match="doubled"):
+        loss.loss_and_grad(y, y + 1)
+
+
+def test_keras2_function_wrapper_config_is_accepted():
+    loss = losses.get({"class_name": "LossFunctionWrapper",
+                       "config": {"fn": "mean_absolute_error", "name": "mae", "reduction": "auto"}})
+    assert loss.fn is losses.mean_absolute_error and loss.name == "mae"

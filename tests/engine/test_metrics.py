@@ -161,3 +161,10 @@ def test_top_k_precision_keeps_the_lower_index_among_ties():
     m = metrics.Precision(top_k=1)
     m.update_state(np.array([[0.0, 1.0, 0.0]]), np.array([[0.5, 0.5, 0.1]], dtype="float32"))
     assert m.result() == 0.0
+
+
+def test_keras2_mean_metric_wrapper_config_is_accepted():
+    m = metrics.get({"class_name": "MeanMetricWrapper",
+                     "config": {"name": "acc", "dtype": "float32", "fn": "binary_accuracy"}})
+    m.update_state(np.array([[1.0], [0.0]]), np.array([[0.9], [0.8]]))
+    assert m.name == "acc" and m.result() == pytest.approx(0.5)
