@@ -11,6 +11,7 @@ import inspect
 from engine import naming
 from engine.losses.classes import (
     ALL_CLASSES,
+    CTC,
     BinaryCrossentropy,
     BinaryFocalCrossentropy,
     CategoricalCrossentropy,
@@ -40,6 +41,7 @@ from engine.losses.public import (
     categorical_focal_crossentropy,
     categorical_hinge,
     cosine_similarity,
+    ctc,
     dice,
     hinge,
     huber,
@@ -172,7 +174,8 @@ __all__ = [
     "Loss", "LossFunctionWrapper", "get", "serialize", "deserialize", "serialize_function", "reduce_values",
     "reduce_weighted_values", "weighted_reduction", "apply_mask", "squeeze_or_expand_to_same_rank",
     "standardize_reduction", "ALL_OBJECTS_DICT",
-    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
+    "CTC", "ctc", "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy",
     "CategoricalHinge", "CosineSimilarity", "Dice", "Hinge", "Huber", "KLDivergence", "LogCosh", "MeanAbsoluteError",
     "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError", "Poisson",
     "SparseCategoricalCrossentropy", "SquaredHinge", "Tversky",

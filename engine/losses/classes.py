@@ -199,9 +199,16 @@ class Tversky(LossFunctionWrapper):
         return config
 
 
+class CTC(_SimpleLoss):
+    """Connectionist temporal classification; labels (batch, max_length) with 0 as blank and padding."""
+
+    _fn = staticmethod(fns.ctc)
+    _default_name = "ctc"
+
+
 ALL_CLASSES = (
     Loss, LossFunctionWrapper, KLDivergence, Poisson, BinaryCrossentropy, BinaryFocalCrossentropy,
     CategoricalCrossentropy, CategoricalFocalCrossentropy, SparseCategoricalCrossentropy, MeanSquaredError,
     MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity, LogCosh, Huber,
-    Hinge, SquaredHinge, CategoricalHinge, Dice, Tversky,
+    Hinge, SquaredHinge, CategoricalHinge, Dice, Tversky, CTC,
 )

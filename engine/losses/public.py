@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.losses import ctc as ctc_module
 from engine.losses import functions
 
 
@@ -41,6 +42,7 @@ binary_crossentropy = _values_only(functions.binary_crossentropy)
 binary_focal_crossentropy = _values_only(functions.binary_focal_crossentropy)
 dice = _values_only(functions.dice)
 tversky = _values_only(functions.tversky)
+ctc = _values_only(ctc_module.ctc)
 
 
 def _sparse_output_mask(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
@@ -53,5 +55,5 @@ ALL_FUNCTIONS = (
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error,
     cosine_similarity, huber, log_cosh, hinge, squared_hinge, categorical_hinge, kl_divergence, poisson,
     categorical_crossentropy, categorical_focal_crossentropy, sparse_categorical_crossentropy,
-    binary_crossentropy, binary_focal_crossentropy, dice, tversky,
+    binary_crossentropy, binary_focal_crossentropy, dice, tversky, ctc,
 )
