@@ -44,6 +44,10 @@ def _stop_workers(procs: list[subprocess.Popen], timeout: float = 15.0) -> None:
             p.wait()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """API + embedded Redis (unless REDIS_URL is set) + N workers; stops them all on Ctrl-C / SIGTERM."""
     import uvicorn  # noqa: PLC0415 - only `serve` needs the web stack
@@ -67,10 +71,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = {**os.environ, "REDIS_URL": settings.redis_url, "FITQ_DATA_DIR": str(settings.data_dir.resolve())}
     workers = [subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env)
                for _ in range(args.workers if args.workers is not None else settings.workers)]
+    signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises SIGTERM after its shutdown: stop the rest too
     try:
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host=args.host, port=args.port,
                                                log_level=args.log_level))
         server.run()
+    except KeyboardInterrupt:
+        pass
     finally:
         _stop_workers(workers)
         if embedded is not None:
@@ -229,7 +236,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fitq``."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    level = logging.INFO if args.command in ("serve", "worker") else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from service.client import FitqError  # noqa: PLC0415
 
     try:

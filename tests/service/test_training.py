@@ -108,7 +108,7 @@ def test_cancel_queued_and_running_jobs(api, workers, data_dir):
 def test_two_workers_run_two_jobs_at_once(api, workers):
     workers.start(2)
     ds = api.upload_arrays(regression_arrays(n=2048))["id"]
-    jobs = [api.submit(dense_spec(ds, epochs=3, batch_size=8)) for _ in range(2)]
+    jobs = [api.submit(dense_spec(ds, epochs=5, batch_size=8)) for _ in range(2)]
     done = [api.wait(j["id"], timeout=120) for j in jobs]
     assert [d["status"] for d in done] == ["succeeded", "succeeded"]
     a, b = done
