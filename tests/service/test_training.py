@@ -177,3 +177,36 @@ def test_worker_killed_mid_job_resumes_from_checkpoint(api, workers):
     assert done["epoch"] == list(range(8))
     assert all(len(v) == 8 for v in done["history"].values())
     assert api.history(job["id"])["epoch"] == list(range(8))
+
+
+def test_dense_predictions_over_rest_equal_engine_predictions(api, workers):
+    from engine import model_from_json
+
+    workers.start(1)
+    arrays = regression_arrays(n=64)
+    ds = api.upload_arrays(arrays)["id"]
+    job = api.submit(dense_spec(ds, epochs=2))
+    assert api.wait(job["id"], timeout=60)["status"] == "succeeded"
+    model = model_from_json(json.dumps(api.model(job["id"])))
+    model.set_weights(api.weights(job["id"]))
+    x = arrays["x"][:7]
+    expected = model.predict(x, verbose=0)
+    rows = api.predict(job["id"], instances=x)["predictions"]
+    columns = api.predict(job["id"], inputs=x)["outputs"]
+    np.testing.assert_allclose(np.array(rows), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.array(columns), expected, rtol=1e-6)
+
+    model.compile(loss="mse", metrics=["mae"])
+    want = model.evaluate(arrays["x"], arrays["y"], verbose=0, return_dict=True)
+    got = api.evaluate(job["id"], x=arrays["x"], y=arrays["y"])
+    assert got == pytest.approx({k: float(v) for k, v in want.items()}, rel=1e-5)
+
+    pred_job = api.predict(job["id"], dataset=f"{ds}/x")
+    assert api.wait(pred_job["id"], timeout=60)["status"] == "succeeded"
+    (stored,) = api.predictions(pred_job["id"]).values()
+    np.testing.assert_allclose(stored, model.predict(arrays["x"], verbose=0), rtol=1e-6)
+
+    bad = api.http.post(f"/v1/jobs/{job['id']}/predict", json={"instances": [[1.0, 2.0]]})
+    assert bad.status_code == 422 and "(4,)" in bad.json()["error"]["message"]
+    both = api.http.post(f"/v1/jobs/{job['id']}/predict", json={"instances": [[1, 2, 3, 4]], "inputs": [[1, 2, 3, 4]]})
+    assert both.status_code == 422
