@@ -147,6 +147,9 @@ def _follow(client, job: dict) -> dict:
                            description=f"epoch {data['epoch'] + 1}/{data.get('epochs')}")
             elif event == "epoch":
                 logs = " ".join(f"{k}={v:.4f}" for k, v in data["logs"].items() if v is not None)
+                total = bar.tasks[0].total
+                if total is not None:
+                    bar.update(task, completed=total)
                 bar.console.print(f"epoch {data['epoch'] + 1}: {logs}")
     return client.job(job["id"])
 
@@ -175,7 +178,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     with _client(args) as client:
         listing = client.jobs(status=args.status, limit=args.limit)
     table = Table()
-    for col in ("id", "kind", "name", "status", "attempt", "epochs", "loss"):
+    table.add_column("id", no_wrap=True, min_width=20)
+    for col in ("kind", "name", "status", "attempt", "epochs", "loss"):
         table.add_column(col)
     for job in listing["jobs"]:
         loss = (job["history"].get("loss") or [None])[-1]
