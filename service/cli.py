@@ -179,7 +179,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         listing = client.jobs(status=args.status, limit=args.limit)
     table = Table()
     table.add_column("id", no_wrap=True, min_width=20)
-    for col in ("kind", "name", "status", "attempt", "epochs", "loss"):
+    table.add_column("kind")
+    table.add_column("name")
+    table.add_column("status", no_wrap=True, min_width=9)
+    for col in ("attempt", "epochs", "loss"):
         table.add_column(col)
     for job in listing["jobs"]:
         loss = (job["history"].get("loss") or [None])[-1]
