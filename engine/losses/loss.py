@@ -123,7 +123,7 @@ class LossFunctionWrapper(Loss):
             return self.fn(yt, yp, **self._fn_kwargs), _no_gradient(self.name), None
         values, inner = forward(yt, yp, **self._fn_kwargs)
         output_mask = getattr(self.fn, "output_mask", None)
-        mask = output_mask(yt, yp, **self._fn_kwargs) if output_mask is not None else None
+        mask = output_mask(yt, yp, values, **self._fn_kwargs) if output_mask is not None else None
 
         def backprop(d_values):
             return inner(d_values).reshape(shape)

@@ -2,12 +2,14 @@
 
 Each also carries ``fn.forward`` (values and backprop, from
 :mod:`engine.losses.functions`); ``sparse_categorical_crossentropy`` carries
-``fn.output_mask``, the mask its ``ignore_class`` puts on the values.
+``fn.output_mask(y_true, y_pred, values, **kwargs)``, the mask its ``ignore_class`` puts
+on the values, and ``circle`` the mask of its positive values.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from engine.losses import circle as circle_module
 from engine.losses import ctc as ctc_module
 from engine.losses import functions
 
@@ -45,15 +47,20 @@ tversky = _values_only(functions.tversky)
 ctc = _values_only(ctc_module.ctc)
 
 
-def _sparse_output_mask(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+def _sparse_output_mask(y_true, y_pred, values, from_logits=False, ignore_class=None, axis=-1):
     return functions.sparse_valid_mask(y_true, y_pred, ignore_class, axis)
 
 
+def _positive_values(y_true, y_pred, values, **kwargs):
+    return values > 0
+
+
 sparse_categorical_crossentropy = _values_only(functions.sparse_categorical_crossentropy, _sparse_output_mask)
+circle = _values_only(circle_module.circle, _positive_values)
 
 ALL_FUNCTIONS = (
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error,
     cosine_similarity, huber, log_cosh, hinge, squared_hinge, categorical_hinge, kl_divergence, poisson,
     categorical_crossentropy, categorical_focal_crossentropy, sparse_categorical_crossentropy,
-    binary_crossentropy, binary_focal_crossentropy, dice, tversky, ctc,
+    binary_crossentropy, binary_focal_crossentropy, dice, tversky, ctc, circle,
 )

@@ -89,7 +89,7 @@ class MeanMetricWrapper(Mean):
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
         output_mask = getattr(self._fn, "output_mask", None)
         if sample_weight is not None and output_mask is not None:
-            mask = output_mask(y_true, y_pred, **self._fn_kwargs)
+            mask = output_mask(y_true, y_pred, values, **self._fn_kwargs)
             if mask is not None:
                 xp = backend.array_module(values)
                 sample_weight = apply_mask(xp.asarray(sample_weight, dtype=self.dtype), mask, self.dtype, "sum")

@@ -85,6 +85,8 @@ def _fd_inputs(name, rng):
         "scce_logits": (lambda **kw: losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=1, **kw),
                         onehot.argmax(-1), reg_p),
         "dice": (losses.Dice, labels01, probs),
+        "circle": (lambda **kw: losses.Circle(gamma=2.0, **kw), np.array([0, 1, 0, 1]),
+                   rng.normal(size=(4, 3)) / 2),
         "ctc": (losses.CTC, np.array([[1, 2, 2], [3, 0, 0], [1, 1, 0], [2, 3, 1]]), rng.normal(size=(4, 6, 4))),
         "tversky": (lambda **kw: losses.Tversky(alpha=0.3, beta=0.7, axis=-1, **kw), labels01, probs),
     }
@@ -94,7 +96,7 @@ def _fd_inputs(name, rng):
 
 FD_NAMES = ["mse", "mae", "mape", "msle", "cosine", "huber", "log_cosh", "hinge", "squared_hinge",
             "categorical_hinge", "kld", "poisson", "bce", "bce_logits", "focal", "focal_logits", "cce",
-            "cce_logits", "cfce", "cfce_logits", "scce", "scce_logits", "dice", "tversky", "ctc"]
+            "cce_logits", "cfce", "cfce_logits", "scce", "scce_logits", "dice", "tversky", "ctc", "circle"]
 
 
 @pytest.mark.parametrize("name", FD_NAMES)
@@ -171,8 +173,8 @@ def test_get_resolves_keras_names(name, cls):
         assert loss.name == name
 
 
-def test_every_keras_alias_resolves_except_circle():
-    skipped = {"Circle", "circle", "Loss", "LossFunctionWrapper"}
+def test_every_keras_alias_resolves():
+    skipped = {"Loss", "LossFunctionWrapper"}
     for name in NAMES["loss_aliases"]:
         if name not in skipped:
             assert isinstance(losses.get(name), losses.Loss), name
