@@ -12,12 +12,12 @@ from engine import naming
 from engine.losses.classes import (
     ALL_CLASSES,
     CTC,
-    Circle,
     BinaryCrossentropy,
     BinaryFocalCrossentropy,
     CategoricalCrossentropy,
     CategoricalFocalCrossentropy,
     CategoricalHinge,
+    Circle,
     CosineSimilarity,
     Dice,
     Hinge,
