@@ -210,3 +210,62 @@ def test_dense_predictions_over_rest_equal_engine_predictions(api, workers):
     assert bad.status_code == 422 and "(4,)" in bad.json()["error"]["message"]
     both = api.http.post(f"/v1/jobs/{job['id']}/predict", json={"instances": [[1, 2, 3, 4]], "inputs": [[1, 2, 3, 4]]})
     assert both.status_code == 422
+
+
+def two_input_two_output_json() -> dict:
+    """The news model's graph with Dense layers only: two named inputs, two named outputs."""
+    from engine import Input, Model, layers
+
+    main_input = Input(shape=(6,), name="main_input")
+    aux_input = Input(shape=(5,), name="aux_input")
+    hidden = layers.Dense(4, activation="relu")(main_input)
+    aux_output = layers.Dense(1, activation="sigmoid", name="aux_output")(hidden)
+    merged = layers.Concatenate()([hidden, aux_input])
+    main_output = layers.Dense(1, activation="sigmoid", name="main_output")(layers.Dense(8, activation="relu")(merged))
+    return json.loads(Model(inputs=[main_input, aux_input], outputs=[main_output, aux_output]).to_json())
+
+
+def test_two_input_two_output_dense_model_with_loss_weights(api, workers):
+    from engine import model_from_json
+
+    workers.start(1)
+    rng = np.random.default_rng(4)
+    arrays = {"a": rng.normal(size=(48, 6)).astype("float32"), "b": rng.normal(size=(48, 5)).astype("float32"),
+              "labels": rng.integers(0, 2, size=(48, 1)).astype("float32")}
+    ds = api.upload_arrays(arrays)["id"]
+    spec = news_spec(ds)
+    spec["model"] = two_input_two_output_json()
+    spec["data"] = {"x": {"main_input": f"{ds}/a", "aux_input": f"{ds}/b"},
+                    "y": [f"{ds}/labels", f"{ds}/labels"]}
+    done = api.wait(api.submit(spec)["id"], timeout=60)
+    assert done["status"] == "succeeded", done["error"]
+    assert sorted(done["history"]) == json.loads((FIXTURES / "news_small_history_keys.json").read_text())
+    h = done["history"]
+    for i in range(2):
+        weighted = h["main_output_loss"][i] + 0.2 * h["aux_output_loss"][i]
+        assert h["loss"][i] == pytest.approx(weighted, rel=1e-4)
+
+    model = model_from_json(json.dumps(api.model(done["id"])))
+    model.set_weights(api.weights(done["id"]))
+    want = model.predict({"main_input": arrays["a"][:3], "aux_input": arrays["b"][:3]}, verbose=0)
+    rows = api.predict(done["id"], instances=[{"main_input": a, "aux_input": b}
+                                              for a, b in zip(arrays["a"][:3].tolist(), arrays["b"][:3].tolist())])
+    cols = api.predict(done["id"], inputs={"aux_input": arrays["b"][:3], "main_input": arrays["a"][:3]})
+    for name, expected in zip(model.output_names, want):
+        np.testing.assert_allclose([r[name] for r in rows["predictions"]], expected, rtol=1e-6)
+        np.testing.assert_allclose(cols["outputs"][name], expected, rtol=1e-6)
+    missing = api.http.post(f"/v1/jobs/{done['id']}/predict", json={"instances": [{"main_input": [0] * 6}]})
+    assert missing.status_code == 422 and "aux_input" in missing.json()["error"]["message"]
+
+
+def test_a_tenant_cannot_train_on_another_tenants_dataset(settings, make_api):
+    from service.client import Client
+
+    served = make_api(settings.model_copy(update={"api_tokens": {"tok-a": "alice", "tok-b": "bob"}}))
+    alice, bob = Client(served.url, "tok-a"), Client(served.url, "tok-b")
+    ds = alice.upload_arrays(regression_arrays(n=16))["id"]
+    response = bob.http.post("/v1/jobs", json=dense_spec(ds))
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "data.x" and "does not exist" in response.json()["error"]["message"]
+    assert alice.submit(dense_spec(ds))["status"] == "queued"
+    assert bob.jobs()["total"] == 0 and alice.jobs()["total"] == 1
