@@ -44,6 +44,40 @@ def class_weight_to_sample_weight(y, class_weight):
     return lookup(classes) if classes.size else classes.astype(np.float32)
 
 
+_TRAIN_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+_TEST_BATCH_HOOKS = ("on_test_batch_begin", "on_test_batch_end")
+_PREDICT_BATCH_HOOKS = ("on_predict_batch_begin", "on_predict_batch_end")
+
+
+def uses_batch_hooks(callbacks, hooks) -> bool:
+    """Whether any callback defines (or was given, as LambdaCallback is) one of ``hooks``.
+
+    When none does, the batch hooks are no-ops and the loops skip them and the per-batch logs.
+    """
+    for cb in callbacks:
+        for hook in hooks:
+            if getattr(getattr(cb, hook), "__func__", None) is not getattr(callbacks_module.Callback, hook):
+                return True
+    return False
+
+
+class StepPlan:
+    """What every batch of one fit / evaluate call reuses instead of walking the model again.
+
+    ``trainable``: the variables the optimizer updates; ``weights``: all variables (their
+    grads are cleared after each update); ``regularized``: ``(variable, is_trainable)`` for
+    the variables with a regularizer, in ``weights`` order; ``layers``: every layer, nested
+    ones included (their activity losses are collected after each batch).
+    """
+
+    def __init__(self, model):
+        self.trainable = model.trainable_weights
+        self.weights = model.weights
+        trainable_ids = {id(v) for v in self.trainable}
+        self.regularized = [(v, id(v) in trainable_ids) for v in self.weights if v.regularizer is not None]
+        self.layers = model._all_layers()
+
+
 class Trainer:
     """Mixin giving a graph model Keras's training API."""
 
@@ -173,48 +207,50 @@ class Trainer:
             return [class_weight.get(n) for n in names]
         return [class_weight] * len(names)
 
-    def _collect_activity_losses(self) -> float:
+    def _collect_activity_losses(self, layers=None) -> float:
         total = 0.0
-        for layer in self._all_layers():
+        for layer in self._all_layers() if layers is None else layers:
             if layer._activity_losses:
                 total += sum(layer._activity_losses)
                 layer._activity_losses.clear()
         return total
 
-    def _regularization(self, with_grads) -> float:
+    def _regularization(self, with_grads, plan) -> float:
         total = 0.0
-        trainable = {id(v) for v in self.trainable_weights} if with_grads else set()
-        for v in self.weights:
-            if v.regularizer is not None:
-                total += float(v.regularizer(v.value))
-                if id(v) in trainable:
-                    v.add_grad(v.regularizer.gradient(v.value))
+        for v, trainable in plan.regularized:
+            total += float(v.regularizer(v.value))
+            if with_grads and trainable:
+                v.add_grad(v.regularizer.gradient(v.value))
         return total
 
-    def _step(self, xs, ys, sws, training):
-        """One batch: forward, loss, and (when training) backward + update. Returns the predictions."""
-        outs, masks, bp = self.run_graph(xs, training=training, need_backprop=training)
+    def _step(self, xs, ys, sws, training, plan=None):
+        """One batch: forward, loss, and (when training) backward + update. Returns the predictions.
+
+        ``plan``: the :class:`StepPlan` of the running fit / evaluate (made here when None).
+        """
+        plan = StepPlan(self) if plan is None else plan
+        outs, masks, bp = self.run_graph(xs, training=training, need_backprop=training, need_input_grads=False)
         self._check_targets(ys, outs)
         total, _, d_preds = self._compiled_loss.compute(ys, outs, sws, masks, need_grad=training)
         if training:
             bp(d_preds)
-        total += self._collect_activity_losses()
-        total += self._regularization(with_grads=training)
+        total += self._collect_activity_losses(plan.layers)
+        if plan.regularized:
+            total += self._regularization(training, plan)
         if training:
-            params = self.trainable_weights
-            self.optimizer.apply(params)
-            for v in self.weights:
+            self.optimizer.apply(plan.trainable)
+            for v in plan.weights:
                 v.grad = None
         self._loss_tracker.update_state(total, sample_weight=int(xs[0].shape[0]))
         self._compiled_metrics.update(ys, outs, sws, masks)
         return outs
 
-    def train_step(self, xs, ys, sws):
-        self._step(xs, ys, sws, training=True)
+    def train_step(self, xs, ys, sws, plan=None):
+        self._step(xs, ys, sws, training=True, plan=plan)
         return self._metric_logs()
 
-    def test_step(self, xs, ys, sws):
-        self._step(xs, ys, sws, training=False)
+    def test_step(self, xs, ys, sws, plan=None):
+        self._step(xs, ys, sws, training=False, plan=plan)
         return self._metric_logs()
 
     # --------------------------------------------------------------------- fit
@@ -249,6 +285,8 @@ class Trainer:
                                             verbose=verbose, epochs=epochs, steps=adapter.num_batches)
         self.stop_training = False
         cbs.on_train_begin()
+        batch_hooks = uses_batch_hooks(cbs, _TRAIN_BATCH_HOOKS)
+        plan = StepPlan(self)
         logs = {}
         try:
             for epoch in range(initial_epoch, epochs):
@@ -256,10 +294,13 @@ class Trainer:
                 cbs.on_epoch_begin(epoch)
                 with adapter.epoch() as batches:
                     for step, (xs, ys, sws) in enumerate(batches):
-                        cbs.on_train_batch_begin(step)
+                        if batch_hooks:
+                            cbs.on_train_batch_begin(step)
                         xs, ys, sws = self._prepare_batch(xs, ys, sws, class_weight)
-                        logs = self.train_step(xs, ys, sws)
-                        cbs.on_train_batch_end(step, logs)
+                        if batch_hooks:
+                            cbs.on_train_batch_end(step, self.train_step(xs, ys, sws, plan))
+                        else:
+                            self._step(xs, ys, sws, training=True, plan=plan)
                         if self.stop_training:
                             break
                 epoch_logs = dict(self._metric_logs())
@@ -292,12 +333,17 @@ class Trainer:
     def _evaluate_adapter(self, adapter, cbs):
         self.reset_metrics()
         cbs.on_test_begin()
+        batch_hooks = uses_batch_hooks(cbs, _TEST_BATCH_HOOKS)
+        plan = StepPlan(self)
         with adapter.epoch() as batches:
             for step, (xs, ys, sws) in enumerate(batches):
-                cbs.on_test_batch_begin(step)
+                if batch_hooks:
+                    cbs.on_test_batch_begin(step)
                 xs, ys, sws = self._prepare_batch(xs, ys, sws)
-                logs = self.test_step(xs, ys, sws)
-                cbs.on_test_batch_end(step, logs)
+                if batch_hooks:
+                    cbs.on_test_batch_end(step, self.test_step(xs, ys, sws, plan))
+                else:
+                    self._step(xs, ys, sws, training=False, plan=plan)
         logs = self._metric_logs()
         cbs.on_test_end(logs)
         return logs

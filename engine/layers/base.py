@@ -11,6 +11,10 @@ A layer subclass implements:
   and returns gradients shaped like ``inputs`` (None for integer inputs),
   adding weight gradients with ``variable.add_grad(g)``. A layer called twice
   in one step (a shared layer) returns two closures; their weight grads add up.
+* ``skips_input_grad = True`` (optional, with ``forward(..., need_input_grad=True)``):
+  the layer can skip computing d_inputs. A model passes ``need_input_grad=False``
+  when the layer reads the model's inputs during training (nothing needs their
+  gradient); its backprop then returns None for the inputs.
 * ``call(inputs, training=False, mask=None) -> outputs`` (optional): a
   forward-only path for inference; defaults to ``forward(...)[0]``.
 * ``compute_output_shape(input_shape)`` (optional): defaults to running
@@ -34,6 +38,7 @@ class Layer:
     """Base class of every layer (and of Model)."""
 
     supports_masking = False
+    skips_input_grad = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  batch_input_shape=None, batch_size=None, input_dim=None,
@@ -139,10 +144,16 @@ class Layer:
 
         return probe_output_shape(self, input_shape)
 
-    def run(self, inputs, training=False, mask=None, need_backprop=True):
-        """``forward`` plus the activity regularizer; what models call for each node."""
+    def run(self, inputs, training=False, mask=None, need_backprop=True, need_input_grad=True):
+        """``forward`` plus the activity regularizer; what models call for each node.
+
+        ``need_input_grad=False`` reaches ``forward`` only for a layer with ``skips_input_grad``.
+        """
         if need_backprop:
-            out, bp = self.forward(inputs, training=training, mask=mask)
+            if need_input_grad or not self.skips_input_grad:
+                out, bp = self.forward(inputs, training=training, mask=mask)
+            else:
+                out, bp = self.forward(inputs, training=training, mask=mask, need_input_grad=False)
         else:
             out, bp = self.call(inputs, training=training, mask=mask), None
         if self.activity_regularizer is not None:

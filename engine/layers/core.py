@@ -16,6 +16,7 @@ class Dense(Layer):
     """
 
     supports_masking = True
+    skips_input_grad = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
@@ -61,7 +62,7 @@ class Dense(Layer):
             z += self.bias.value
         return self.activation(z)
 
-    def forward(self, inputs, training=False, mask=None):
+    def forward(self, inputs, training=False, mask=None, need_input_grad=True):
         self._check_input(inputs)
         x = inputs
         z = x @ self.kernel.value
@@ -75,7 +76,7 @@ class Dense(Layer):
             self.kernel.add_grad(x.reshape(-1, x.shape[-1]).T @ dz2)
             if self.bias is not None:
                 self.bias.add_grad(dz2.sum(axis=0))
-            return dz @ self.kernel.value.T
+            return dz @ self.kernel.value.T if need_input_grad else None
 
         return y, backprop
 

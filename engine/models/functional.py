@@ -111,6 +111,29 @@ def map_graph(inputs, outputs):
     return run_order, layers
 
 
+class _PlannedNode:
+    """One node of the run order, with the value slots it reads and writes.
+
+    ``from_model_inputs``: every input is a model input (so d_inputs is only needed when the
+    caller asks for input gradients); ``plain_mask``: the layer keeps Layer's compute_mask, whose
+    output mask is None when the input mask is None.
+    """
+
+    __slots__ = ("node", "layer", "in_slots", "out_slots", "single_input", "single_output", "from_model_inputs",
+                 "plain_mask")
+
+    def __init__(self, node, in_slots, out_slots, model_input_slots):
+        self.node = node
+        self.layer = node.layer
+        self.in_slots = in_slots
+        self.out_slots = out_slots
+        self.single_input = node.single_input and len(in_slots) == 1
+        self.single_output = node.single_output and len(out_slots) == 1
+        self.from_model_inputs = all(s in model_input_slots for s in in_slots) and getattr(
+            node.layer, "skips_input_grad", False)
+        self.plain_mask = type(node.layer).compute_mask is Layer.compute_mask
+
+
 class FunctionalGraph(Layer):
     """The graph half of a Functional model: structure, layers, weights and forward/backward."""
 
@@ -125,6 +148,7 @@ class FunctionalGraph(Layer):
             raise ValueError("`outputs` argument cannot be empty.")
         self._run_order, self._layers = map_graph(self.inputs, self.outputs)
         self._tensor_consumers = collections.Counter(id(t) for n in self._run_order for t in n.input_tensors)
+        self._plan = None
         self.built = True
 
     # ------------------------------------------------------------------ naming
@@ -236,51 +260,98 @@ class FunctionalGraph(Layer):
             return dict(zip(self._output_kind, flat))
         return list(flat)
 
-    def run_graph(self, flat_inputs, training=False, masks=None, need_backprop=True):
+    def _execution_plan(self):
+        """The run order as :class:`_PlannedNode` steps over numbered value slots (made once per graph)."""
+        if self._plan is None:
+            slot = {}
+            for t in self.inputs:
+                slot.setdefault(id(t), len(slot))
+            input_slots = set(slot.values())
+            steps = []
+            for node in self._run_order:
+                ins = [slot[id(t)] for t in node.input_tensors]
+                for t in node.output_tensors:
+                    slot[id(t)] = len(slot)
+                steps.append(_PlannedNode(node, ins, [slot[id(t)] for t in node.output_tensors], input_slots))
+            self._plan = (steps, len(slot), [slot[id(t)] for t in self.inputs], [slot[id(t)] for t in self.outputs])
+        return self._plan
+
+    def run_graph(self, flat_inputs, training=False, masks=None, need_backprop=True, need_input_grads=True):
         """Runs the graph on ``flat_inputs``; returns (flat outputs, flat output masks, backprop or None).
 
         ``backprop(flat d_outputs) -> flat d_inputs`` (None where no gradient reaches an input).
+        With ``need_input_grads=False`` (training) the layers fed by the model's inputs skip
+        computing d_inputs where they can, and ``backprop`` returns None for every input.
         """
-        values, mask_of = {}, {}
-        for i, (t, v) in enumerate(zip(self.inputs, flat_inputs)):
-            values[id(t)] = v
-            mask_of[id(t)] = masks[i] if masks is not None else None
+        steps, n_slots, input_slots, output_slots = self._execution_plan()
+        values = [None] * n_slots
+        mask_of = [None] * n_slots
+        for i, (s, v) in enumerate(zip(input_slots, flat_inputs)):
+            values[s] = v
+            mask_of[s] = masks[i] if masks is not None else None
         tape = []
-        for node in self._run_order:
-            xs = [values[id(t)] for t in node.input_tensors]
-            ms = [mask_of.get(id(t)) for t in node.input_tensors]
-            x = node.pack_inputs(xs)
-            m = None if all(mm is None for mm in ms) else node.pack_inputs(ms)
-            out, bp = node.layer.run(x, training=training, mask=m, need_backprop=need_backprop)
-            out_mask = node.layer.compute_mask(x, m)
+        for step in steps:
+            node, layer = step.node, step.layer
+            if step.single_input:
+                s = step.in_slots[0]
+                x, m = values[s], mask_of[s]
+            else:
+                x = [values[s] for s in step.in_slots]
+                ms = [mask_of[s] for s in step.in_slots]
+                m = None if all(mm is None for mm in ms) else ms
+            if need_backprop and not need_input_grads and step.from_model_inputs:
+                out, bp = layer.run(x, training=training, mask=m, need_backprop=True, need_input_grad=False)
+            else:
+                out, bp = layer.run(x, training=training, mask=m, need_backprop=need_backprop)
+            out_mask = None if (m is None and step.plain_mask) else layer.compute_mask(x, m)
+            if step.single_output:
+                s = step.out_slots[0]
+                values[s] = out
+                mask_of[s] = out_mask[0] if isinstance(out_mask, (list, tuple)) else out_mask
+                if need_backprop:
+                    tape.append((step, bp, None))
+                continue
             outs = node.unpack_outputs(out)
             out_masks = out_mask if isinstance(out_mask, (list, tuple)) else [out_mask] * len(outs)
-            for t, o, om in zip(node.output_tensors, outs, out_masks):
-                values[id(t)] = o
-                mask_of[id(t)] = om
+            for s, o, om in zip(step.out_slots, outs, out_masks):
+                values[s] = o
+                mask_of[s] = om
             if need_backprop:
-                tape.append((node, bp, outs))
-        flat_out = [values[id(t)] for t in self.outputs]
-        flat_masks = [mask_of.get(id(t)) for t in self.outputs]
+                tape.append((step, bp, outs))
+        flat_out = [values[s] for s in output_slots]
+        flat_masks = [mask_of[s] for s in output_slots]
         if not need_backprop:
             return flat_out, flat_masks, None
+        del values, mask_of
 
         def backprop(d_outputs):
-            grads = {}
-            for t, d in zip(self.outputs, d_outputs):
+            grads = [None] * n_slots
+            for s, d in zip(output_slots, d_outputs):
                 if d is not None:
-                    grads[id(t)] = grads[id(t)] + d if id(t) in grads else d
-            for node, bp, outs in reversed(tape):
-                d_outs = [grads.pop(id(t), None) for t in node.output_tensors]
-                if all(d is None for d in d_outs):
-                    continue
-                d_outs = [backend.array_module(o).zeros_like(o) if d is None else d for d, o in zip(d_outs, outs)]
-                d_in = bp(d_outs[0] if node.single_output else d_outs)
-                d_in = [d_in] if node.single_input else d_in
-                for t, g in zip(node.input_tensors, d_in):
+                    grads[s] = d if grads[s] is None else grads[s] + d
+            for step, bp, outs in reversed(tape):
+                if outs is None:
+                    s = step.out_slots[0]
+                    d_out = grads[s]
+                    if d_out is None:
+                        continue
+                    grads[s] = None
+                else:
+                    d_outs = [grads[s] for s in step.out_slots]
+                    if all(d is None for d in d_outs):
+                        continue
+                    for s in step.out_slots:
+                        grads[s] = None
+                    d_out = [backend.array_module(o).zeros_like(o) if d is None else d for d, o in zip(d_outs, outs)]
+                d_in = bp(d_out)
+                if step.single_input:
+                    d_in = [d_in]
+                for s, g in zip(step.in_slots, d_in):
                     if g is not None:
-                        grads[id(t)] = grads[id(t)] + g if id(t) in grads else g
-            return [grads.get(id(t)) for t in self.inputs]
+                        grads[s] = g if grads[s] is None else grads[s] + g
+            if not need_input_grads:
+                return [None] * len(input_slots)
+            return [grads[s] for s in input_slots]
 
         return flat_out, flat_masks, backprop
 
