@@ -59,6 +59,12 @@ def _check_names(value: Any, outputs: list[str], field: str) -> None:
         raise InvalidInput(f"{len(value)} loss weights for {len(outputs)} outputs", field=field)
 
 
+def _flat_metrics(value: Any) -> list[Any]:
+    """Every metric named in ``metrics`` (a list, a list of lists by output, or an object by output)."""
+    groups = list(value.values()) if isinstance(value, dict) else list(value or [])
+    return [m for group in groups for m in (group if isinstance(group, list) else [group])]
+
+
 def _check_compile(model, spec: JobSpec) -> None:
     from engine import losses, metrics, optimizers  # noqa: PLC0415
 
@@ -71,21 +77,18 @@ def _check_compile(model, spec: JobSpec) -> None:
     for name, loss in losses_by_output(c.loss, outputs).items():
         if loss is None:
             continue
+        field = "compile.loss" + (f".{name}" if isinstance(c.loss, dict) and "class_name" not in c.loss else "")
         try:
             losses.get(loss)
         except (ValueError, TypeError) as exc:
-            raise InvalidInput(str(exc), field="compile.loss" + (f".{name}" if isinstance(c.loss, dict) else ""))
+            raise InvalidInput(str(exc), field=field) from exc
     _check_names(c.loss_weights, outputs, "compile.loss_weights")
     for key in ("metrics", "weighted_metrics"):
         value = getattr(c, key)
         _check_names(value, outputs, f"compile.{key}")
-        flat = [m for v in value.values() for m in (v if isinstance(v, list) else [v])] \
-            if isinstance(value, dict) else (value or [])
-        for m in flat:
-            if isinstance(m, list):
-                continue
+        for metric in _flat_metrics(value):
             try:
-                metrics.get(m)
+                metrics.get(metric)
             except (ValueError, TypeError) as exc:
                 raise InvalidInput(str(exc), field=f"compile.{key}") from exc
     try:

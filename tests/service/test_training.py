@@ -155,11 +155,12 @@ def test_bad_specs_are_422_naming_the_field(api):
     error = submit({**good, "compile": {**good["compile"], "optimizer": "sgdd"}})
     assert error["field"] == "compile.optimizer"
 
-    news = news_spec(ds)
-    news["data"]["x"] = {"main_input": f"{ds}/floats", "aux_input": f"{ds}/wide"}
-    news["data"]["y"] = {"main_output": f"{ds}/y", "aux_output": f"{ds}/y"}
-    error = submit(news)
-    assert error["field"] == "data.x.main_input" and "integers" in error["message"]
+    from engine import Input, Model, layers
+
+    ids = Input(shape=(8,), dtype="int32", name="ids")
+    int_model = json.loads(Model(ids, layers.Dense(1, name="out")(ids)).to_json())
+    error = submit({**good, "model": int_model, "data": {"x": {"ids": f"{ds}/floats"}, "y": {"out": f"{ds}/y"}}})
+    assert error["field"] == "data.x.ids" and "integers" in error["message"]
     assert api.jobs()["total"] == 0
 
 
