@@ -43,6 +43,7 @@ async def lifespan(app: FastAPI):
     app.state.store = Store(settings.data_dir)
     app.state.records = Records(app.state.conn, app.state.store)
     app.state.models = ModelCache(app.state.store)
+    await run_in_threadpool(lifecycle.restore_from_store, app.state.records, app.state.conn, settings)
     scanner = asyncio.create_task(scan_abandoned(app))
     try:
         yield

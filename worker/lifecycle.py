@@ -75,3 +75,27 @@ def requeue_abandoned(records: Records, conn: redis.Redis, settings: Settings) -
             log.warning("job %s: worker of attempt %d is gone; acted on it", job_id, attempt)
             acted.append(job_id)
     return acted
+
+
+def restore_from_store(records: Records, conn: redis.Redis, settings: Settings) -> list[str]:
+    """Puts back into Redis every job the store knows and Redis does not (after Redis lost its data).
+
+    Finished jobs come back as they were; queued or running ones are queued again (attempt + 1) and
+    resume from their last checkpoint. Returns the ids restored.
+    """
+    restored = []
+    for path in sorted((records.store.root / "jobs").glob("*/record.json")):
+        job_id = path.parent.name
+        if conn.exists(f"fitq:job:{job_id}") or not conn.set(f"fitq:restoring:{job_id}", 1, nx=True, ex=60):
+            continue
+        record = records.store.read_json(path)
+        requeue = record["status"] not in ("succeeded", "failed", "canceled")
+        if requeue:
+            record.update(status="queued", attempt=record["attempt"] + 1, progress=None)
+        records.restore(record)
+        if requeue:
+            queues.enqueue(conn, settings, QUEUE_OF_KIND[record["kind"]], job_id, record["attempt"])
+        restored.append(job_id)
+    if restored:
+        log.warning("restored %d job records from the store", len(restored))
+    return restored

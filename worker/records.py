@@ -91,6 +91,18 @@ class Records:
         self.snapshot(job_id, record)
         return record
 
+    def restore(self, record: dict) -> None:
+        """Writes back a record read from the store (see :func:`worker.lifecycle.restore_from_store`)."""
+        job_id = record["id"]
+        pipe = self.conn.pipeline()
+        pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in record.items()})
+        pipe.zadd(tenant_key(record["tenant"]), {job_id: record["created_at"]})
+        pipe.xadd(events_key(job_id), {"type": "status", "data": dumps({"status": record["status"],
+                                                                        "attempt": record["attempt"]})},
+                  maxlen=EVENTS_MAXLEN, approximate=True)
+        pipe.execute()
+        self.snapshot(job_id, record)
+
     def get(self, job_id: str) -> dict | None:
         """The record, from Redis or (after a Redis restart) from the store's snapshot; None if unknown."""
         raw = self.conn.hgetall(job_key(job_id))

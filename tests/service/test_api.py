@@ -126,16 +126,23 @@ def test_abandoned_running_job_is_requeued_with_next_attempt(settings, redis_con
     assert not records.transition(job_id, ["queued"], "running", expect_attempt=1)
 
 
-def test_finished_record_survives_redis_loss(settings, redis_conn, make_api):
+def test_jobs_survive_redis_losing_its_data(settings, redis_conn, make_api):
     records = Records(redis_conn, Store(settings.data_dir))
     job_id = new_id("job")
     records.create(job_id, "public", "train", "kept")
     records.transition(job_id, ["queued"], "running")
     records.transition(job_id, ["running"], "succeeded", history={"loss": [0.5, 0.25]}, epoch=[0, 1])
+    waiting = new_id("job")
+    records.create(waiting, "public", "train", "waiting")
     redis_conn.flushall()
     with Client(make_api().url) as api:
         assert api.job(job_id)["status"] == "succeeded"
         assert api.history(job_id) == {"epoch": [0, 1], "history": {"loss": [0.5, 0.25]}}
+        listing = api.jobs()
+        assert [j["id"] for j in listing["jobs"]] == [waiting, job_id]
+        assert api.job(waiting)["status"] == "queued" and api.job(waiting)["attempt"] == 2
+    queue = Queue(queues.TRAIN_QUEUE, connection=redis_conn, serializer=JSONSerializer)
+    assert queue.job_ids == [queues.rq_job_id(waiting, 2)]
 
 
 def test_dashboard_is_one_static_page(api):
