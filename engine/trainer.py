@@ -403,6 +403,9 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, reset_metrics=True, return_dict=False):
         """One gradient update on one batch; returns loss (and metrics) for it."""
         self._assert_compiled("train_on_batch")
+        if reset_metrics:
+            # Keras 3 resets before the batch, so the results are this batch's alone.
+            self.reset_metrics()
         xs, ys, sws = standardize_arrays(self, x, y, sample_weight)
         xs, ys, sws = self._prepare_batch(xs, ys, sws, class_weight)
         logs = self.train_step(xs, ys, sws)
@@ -411,14 +414,14 @@ class Trainer:
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True, return_dict=False):
         """Loss (and metrics) on one batch, no update."""
         self._assert_compiled("test_on_batch")
+        if reset_metrics:
+            self.reset_metrics()
         xs, ys, sws = standardize_arrays(self, x, y, sample_weight)
         xs, ys, sws = self._prepare_batch(xs, ys, sws)
         logs = self.test_step(xs, ys, sws)
         return self._on_batch_result(logs, reset_metrics, return_dict)
 
     def _on_batch_result(self, logs, reset_metrics, return_dict):
-        if reset_metrics:
-            self.reset_metrics()
         if return_dict:
             return logs
         values = [logs[n] for n in self.metrics_names]

@@ -5,10 +5,11 @@ tf.keras, class "Model") writes inbound nodes as lists of
 ``[layer_name, node_index, tensor_index, kwargs]`` (one list per call: one
 entry for a single-tensor call, several for a list call; an RNN's initial
 states are already extra entries), and ``input_layers`` / ``output_layers``
-as lists of triples even for one input. Keras 2 skips node 0 of every nested
-model built on an Input (Functional, Model, and Sequential with a known
-input shape); Keras 3 does so for Functional only, so references to a nested
-Sequential drop by one.
+as lists of triples even for one input. Keras 2 counts the calls of every
+nested model built on an Input (Functional, Model, and Sequential with a
+known input shape) from 1, everywhere; Keras 3 counts calls from 0 in
+inbound nodes, and from 1 for a nested Functional only in ``input_layers`` /
+``output_layers``.
 """
 from __future__ import annotations
 
@@ -81,10 +82,15 @@ def upgrade_functional_config(config: dict) -> dict:
     """``config`` unchanged if it is Keras 3's; else the same model in Keras 3's Functional form."""
     if not is_keras2_functional(config):
         return config
-    skipped = {}
+    skipped, skipped_io = {}, {}
     for entry in config["layers"]:
-        if isinstance(entry, dict) and entry.get("class_name") == "Sequential":
-            skipped[entry.get("name") or entry["config"].get("name")] = int(_sequential_has_input(entry["config"]))
+        if not isinstance(entry, dict):
+            continue
+        name = entry.get("name") or (entry.get("config") or {}).get("name")
+        if entry.get("class_name") in _MODEL_CLASSES:
+            skipped[name] = 1
+        elif entry.get("class_name") == "Sequential":
+            skipped[name] = skipped_io[name] = int(_sequential_has_input(entry.get("config")))
     layers = []
     for entry in config["layers"]:
         entry = dict(entry)
@@ -95,8 +101,20 @@ def upgrade_functional_config(config: dict) -> dict:
         entry["inbound_nodes"] = [n if isinstance(n, dict) and "args" in n else _upgrade_node(n, skipped, name)
                                   for n in nodes]
         layers.append(entry)
-    return {**config, "layers": layers, "input_layers": _unwrap_single(config.get("input_layers")),
-            "output_layers": _unwrap_single(config.get("output_layers"))}
+    return {**config, "layers": layers,
+            "input_layers": _upgrade_refs(_unwrap_single(config.get("input_layers")), skipped_io),
+            "output_layers": _upgrade_refs(_unwrap_single(config.get("output_layers")), skipped_io)}
+
+
+def _upgrade_refs(refs, skipped_io):
+    """``input_layers`` / ``output_layers`` references with Keras 3's node numbering."""
+    if isinstance(refs, list) and len(refs) == 3 and isinstance(refs[0], str):
+        return [refs[0], int(refs[1]) - skipped_io.get(refs[0], 0), refs[2]]
+    if isinstance(refs, dict):
+        return {k: _upgrade_refs(v, skipped_io) for k, v in refs.items()}
+    if isinstance(refs, list):
+        return [_upgrade_refs(r, skipped_io) for r in refs]
+    return refs
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,10 +3,13 @@
 A Keras 3 Functional config lists its layers, each with ``inbound_nodes``:
 ``[{"args": [tensor or [tensors]], "kwargs": {...}}]``, where a tensor is
 ``{"class_name": "__keras_tensor__", "config": {"shape", "dtype",
-"keras_history": [layer_name, node_index, tensor_index]}}``. Node indices of
-a nested Functional model start at 1 (its node 0 links its own inputs to its
-outputs); those of a nested Sequential start at 0. fitq's layers count only
-the calls, so reading subtracts that offset and writing adds it.
+"keras_history": [layer_name, node_index, tensor_index]}}``, its node index
+counting the producing layer's calls within this model from 0. In
+``input_layers`` / ``output_layers`` (``[layer_name, node_index,
+tensor_index]``) the calls of a nested Functional model count from 1 (Keras
+reserves 0 for the node linking its own inputs to its outputs); those of a
+nested Sequential count from 0. fitq's layers count only the calls, so
+reading subtracts that offset and writing adds it.
 
 Keras 2 configs (tf.keras 2.x and standalone Keras 2.3) are first rewritten
 into this form by :mod:`engine.saving.keras2`.
@@ -89,15 +92,16 @@ def functional_config(model) -> dict:
     kept = {id(n) for n in model._run_order} | {id(t.node) for t in model.inputs}
     new_index = {}
     for layer in model.layers:
-        count = 1 if _is_functional(layer) else 0
+        count = 0
         for i, node in enumerate(layer._inbound_nodes):
             if id(node) in kept:
                 new_index[(id(layer), i)] = count
                 count += 1
 
-    def history(t):
+    def history(t, io=False):
         layer, node_index, tensor_index = t._keras_history
-        return [layer.name, new_index[(id(layer), node_index)], tensor_index]
+        first = 1 if io and _is_functional(layer) else 0
+        return [layer.name, new_index[(id(layer), node_index)] + first, tensor_index]
 
     def tensor(t):
         return {"class_name": _TENSOR, "config": {"shape": list(t.shape), "dtype": t.dtype,
@@ -121,10 +125,10 @@ def functional_config(model) -> dict:
 
     def refs(kind, tensors):
         if kind == "single":
-            return history(tensors[0])
+            return history(tensors[0], io=True)
         if isinstance(kind, tuple):
-            return {k: history(t) for k, t in zip(kind, tensors)}
-        return [history(t) for t in tensors]
+            return {k: history(t, io=True) for k, t in zip(kind, tensors)}
+        return [history(t, io=True) for t in tensors]
 
     return {"name": model.name, "trainable": model.trainable, "layers": layers,
             "input_layers": refs(model._input_kind, model.inputs),
@@ -232,12 +236,12 @@ def functional_from_config(config):
         offset[name] = 1 if entry["class_name"] in ("Functional", "Model") else 0
         order.append(name)
 
-    def tensor_at(ref, user):
+    def tensor_at(ref, user, io=False):
         layer_name, node_index, tensor_index = ref
         if layer_name not in created:
             raise ValueError(f"Layer {user!r} refers to an unknown layer {layer_name!r}")
         layer = created[layer_name]
-        index = int(node_index) - offset[layer_name]
+        index = int(node_index) - (offset[layer_name] if io else 0)
         if index < 0:
             raise ValueError(f"Layer {user!r} refers to node {node_index} of {layer_name!r}, which does not exist")
         if index >= len(layer._inbound_nodes):
@@ -265,7 +269,7 @@ def functional_from_config(config):
 
     def build(refs, what):
         if _is_ref(refs):
-            t = tensor_at(refs, what)
+            t = tensor_at(refs, what, io=True)
             if t is None:
                 raise ValueError(f"The model's {what} refer to node {refs[1]} of {refs[0]!r}, which does not exist")
             return t
