@@ -167,7 +167,7 @@ def test_bad_specs_are_422_naming_the_field(api):
 def test_worker_killed_mid_job_resumes_from_checkpoint(api, workers):
     (first,) = workers.start(1)
     ds = api.upload_arrays(regression_arrays(n=2048))["id"]
-    job = api.submit(dense_spec(ds, epochs=8, batch_size=8))
+    job = api.submit(dense_spec(ds, epochs=16, batch_size=8))
     wait_for(lambda: len(api.job(job["id"])["epoch"]) >= 2, timeout=60, interval=0.01, what="two epochs")
     workers.kill(first)
     assert api.job(job["id"])["status"] == "running"
@@ -175,9 +175,9 @@ def test_worker_killed_mid_job_resumes_from_checkpoint(api, workers):
     done = api.wait(job["id"], timeout=120)
     assert done["status"] == "succeeded", done["error"]
     assert done["attempt"] == 2
-    assert done["epoch"] == list(range(8))
-    assert all(len(v) == 8 for v in done["history"].values())
-    assert api.history(job["id"])["epoch"] == list(range(8))
+    assert done["epoch"] == list(range(16))
+    assert all(len(v) == 16 for v in done["history"].values())
+    assert api.history(job["id"])["epoch"] == list(range(16))
 
 
 def test_dense_predictions_over_rest_equal_engine_predictions(api, workers):
@@ -270,3 +270,21 @@ def test_a_tenant_cannot_train_on_another_tenants_dataset(settings, make_api):
     assert response.json()["error"]["field"] == "data.x" and "does not exist" in response.json()["error"]["message"]
     assert alice.submit(dense_spec(ds))["status"] == "queued"
     assert bob.jobs()["total"] == 0 and alice.jobs()["total"] == 1
+
+
+def test_job_whose_process_is_killed_resumes_on_the_same_worker(api, workers):
+    """The out-of-memory case: only the job's process dies; its worker lives on and takes the retry."""
+    import os
+    import signal
+
+    import psutil
+
+    (worker,) = workers.start(1)
+    ds = api.upload_arrays(regression_arrays(n=2048))["id"]
+    job = api.submit(dense_spec(ds, epochs=16, batch_size=8))
+    wait_for(lambda: len(api.job(job["id"])["epoch"]) >= 2, timeout=60, interval=0.01, what="two epochs")
+    (horse,) = psutil.Process(worker.pid).children()
+    os.kill(horse.pid, signal.SIGKILL)
+    done = api.wait(job["id"], timeout=120)
+    assert done["status"] == "succeeded" and done["attempt"] == 2
+    assert done["epoch"] == list(range(16)) and worker.poll() is None
