@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from engine.optimizers import schedules
 from engine.optimizers.adadelta import Adadelta
+from engine.optimizers.adafactor import Adafactor
 from engine.optimizers.adagrad import Adagrad
 from engine.optimizers.adam import Adam, AdamW
 from engine.optimizers.adamax import Adamax
 from engine.optimizers.base import Optimizer
 from engine.optimizers.ftrl import Ftrl
+from engine.optimizers.lamb import Lamb
 from engine.optimizers.lion import Lion
 from engine.optimizers.nadam import Nadam
 from engine.optimizers.rmsprop import RMSprop
 from engine.optimizers.sgd import SGD
 
-ALL_OBJECTS = (Adam, SGD, RMSprop, Adadelta, AdamW, Adagrad, Adamax, Nadam, Ftrl, Lion)
+ALL_OBJECTS = (Adam, SGD, RMSprop, Adadelta, AdamW, Adagrad, Adamax, Adafactor, Nadam, Ftrl, Lion, Lamb)
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in ALL_OBJECTS}
 
 
@@ -50,5 +52,5 @@ def get(identifier):
 
 __all__ = [
     "Optimizer", "get", "serialize", "deserialize", "schedules", "ALL_OBJECTS_DICT",
-    "Adam", "SGD", "RMSprop", "Adadelta", "AdamW", "Adagrad", "Adamax", "Nadam", "Ftrl", "Lion",
+    "Adam", "SGD", "RMSprop", "Adadelta", "AdamW", "Adagrad", "Adamax", "Adafactor", "Nadam", "Ftrl", "Lion", "Lamb",
 ]

@@ -161,6 +161,10 @@ class Optimizer:
         for name in names:
             self._slots.setdefault(name, {})
 
+    def slot_shape(self, name, variable):
+        """The shape of slot ``name`` of ``variable`` (the variable's own shape unless overridden)."""
+        return variable.value.shape
+
     def _add_variables(self, variables):
         for var in variables:
             if id(var) in self._index:
@@ -172,7 +176,8 @@ class Optimizer:
                 for name, fill in zip(names, fills):
                     if id(var) not in self._slots[name]:
                         xp = backend.array_module(var.value)
-                        self._slots[name][id(var)] = xp.full(var.value.shape, fill, dtype=var.value.dtype)
+                        self._slots[name][id(var)] = xp.full(self.slot_shape(name, var), fill,
+                                                             dtype=var.value.dtype)
 
     def slot(self, name, variable):
         """The slot array ``name`` of ``variable`` (e.g. "momentum")."""
@@ -195,8 +200,7 @@ class Optimizer:
                            for var in self._variables)
         return out
 
-    @staticmethod
-    def _slot_name(var, name):
+    def _slot_name(self, var, name):
         return f"{var.path.replace('/', '_')}_{name}"
 
     @property

@@ -96,7 +96,8 @@ def test_learning_rate_is_a_settable_float():
                                       ("adamw", optimizers.AdamW), ("Adagrad", optimizers.Adagrad),
                                       ("adadelta", optimizers.Adadelta), ("Adamax", optimizers.Adamax),
                                       ("nadam", optimizers.Nadam), ("ftrl", optimizers.Ftrl),
-                                      ("lion", optimizers.Lion)])
+                                      ("lion", optimizers.Lion), ("Lamb", optimizers.Lamb),
+                                      ("adafactor", optimizers.Adafactor)])
 def test_get_resolves_names_case_insensitively(name, cls):
     assert type(optimizers.get(name)) is cls
 
