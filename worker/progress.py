@@ -72,7 +72,10 @@ class JobReporter(callbacks.Callback):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
         self.epochs_done.append(epoch)
+        optimizer: dict = {}
+        self.model.optimizer.save_own_variables(optimizer)
         self.store.save_checkpoint(self.job_id, epoch, self.model.get_weights(),
+                                   [optimizer[str(i)] for i in range(len(optimizer))],
                                    {"history": self.history, "epochs": self.epochs_done, "attempt": self.attempt})
         self.records.event(self.job_id, "epoch", {"epoch": epoch, "logs": logs},
                            history=self.history, epoch=self.epochs_done)

@@ -181,23 +181,28 @@ class Store:
         """The path of artifact ``name`` of a job."""
         return self.inside(self.job_dir(job_id) / name)
 
-    def save_checkpoint(self, job_id: str, epoch: int, weights: list[np.ndarray], state: dict) -> None:
-        """Saves weights after ``epoch`` (0-based) and ``state`` (History so far, ...), then prunes old ones."""
+    def save_checkpoint(self, job_id: str, epoch: int, weights: list[np.ndarray], optimizer: list[np.ndarray],
+                        state: dict) -> None:
+        """Saves the model's weights and the optimizer's variables after ``epoch`` (0-based) and ``state``
+        (History so far, ...), then prunes older checkpoints."""
         ckpt_dir = self.job_dir(job_id) / "checkpoints"
         name = f"epoch-{epoch + 1:05d}.npz"
-        self.write_npz(ckpt_dir / name, {f"w{i:04d}": w for i, w in enumerate(weights)})
+        arrays = {f"w{i:04d}": w for i, w in enumerate(weights)}
+        arrays.update({f"o{i:04d}": v for i, v in enumerate(optimizer)})
+        self.write_npz(ckpt_dir / name, arrays)
         self.write_json(self.job_file(job_id, "checkpoint.json"), {**state, "epoch": epoch, "weights": name})
         for old in sorted(ckpt_dir.glob("epoch-*.npz"))[:-CHECKPOINTS_KEPT]:
             old.unlink(missing_ok=True)
 
-    def load_checkpoint(self, job_id: str) -> tuple[dict, list[np.ndarray]] | None:
-        """``(state, weights)`` of the job's last checkpoint, or None when it has none."""
+    def load_checkpoint(self, job_id: str) -> tuple[dict, list[np.ndarray], list[np.ndarray]] | None:
+        """``(state, weights, optimizer variables)`` of the job's last checkpoint, or None when it has none."""
         path = self.job_file(job_id, "checkpoint.json")
         if not path.is_file():
             return None
         state = self.read_json(path)
         arrays = self.read_npz(self.job_dir(job_id) / "checkpoints" / state["weights"])
-        return state, [arrays[k] for k in sorted(arrays)]
+        keys = sorted(arrays)
+        return (state, [arrays[k] for k in keys if k.startswith("w")], [arrays[k] for k in keys if k.startswith("o")])
 
     def save_weights(self, job_id: str, weights: list[np.ndarray]) -> None:
         """Saves a job's final weights as ``weights.npz`` (``w0000``, ``w0001``, ... in Keras's order)."""

@@ -90,8 +90,10 @@ def _train(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
     checkpoint = ctx.store.load_checkpoint(job_id)
     history, epochs_done = {}, []
     if checkpoint is not None:
-        state, weights = checkpoint
+        state, weights, optimizer = checkpoint
         model.set_weights(weights)
+        model.optimizer.build(model.trainable_weights)
+        model.optimizer.load_own_variables({str(i): v for i, v in enumerate(optimizer)})
         history, epochs_done = state["history"], state["epochs"]
         options["initial_epoch"] = state["epoch"] + 1
         log.info("job %s attempt %d resumes after epoch %d", job_id, attempt, state["epoch"] + 1)

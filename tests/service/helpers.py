@@ -15,11 +15,13 @@ def npz_bytes(**arrays) -> bytes:
 
 
 def dense_model_json(inputs: int = 4, units: int = 1, hidden: int = 8, activation: str = "linear") -> dict:
-    """A Keras-3-style Sequential JSON: Input(inputs) -> Dense(hidden, relu) -> Dense(units)."""
-    from engine import Input, Sequential, layers
+    """A Keras-3-style Sequential JSON: Input(inputs) -> Dense(hidden, relu) -> Dense(units), with seeded
+    initializers, so every model built from it starts from the same weights."""
+    from engine import Input, Sequential, initializers, layers
 
-    model = Sequential([Input(shape=(inputs,)), layers.Dense(hidden, activation="relu"),
-                        layers.Dense(units, activation=activation)])
+    model = Sequential([Input(shape=(inputs,)),
+                        layers.Dense(hidden, activation="relu", kernel_initializer=initializers.GlorotUniform(seed=1)),
+                        layers.Dense(units, activation=activation, kernel_initializer=initializers.GlorotUniform(seed=2))])
     return json.loads(model.to_json())
 
 

@@ -38,10 +38,12 @@ def test_checkpoints_keep_the_last_two_and_load_the_latest(tmp_path):
     job = new_id("job")
     for epoch in range(4):
         store.save_checkpoint(job, epoch, [np.full((2, 2), epoch, "float32"), np.zeros(3, "float32")],
+                              [np.asarray(epoch * 10, "int64")],
                               {"history": {"loss": list(range(epoch + 1))}, "epochs": list(range(epoch + 1))})
-    state, weights = store.load_checkpoint(job)
+    state, weights, optimizer = store.load_checkpoint(job)
     assert state["epoch"] == 3 and state["epochs"] == [0, 1, 2, 3]
     np.testing.assert_array_equal(weights[0], np.full((2, 2), 3))
+    assert len(weights) == 2 and optimizer == [30]
     assert sorted(p.name for p in (store.job_dir(job) / "checkpoints").iterdir()) == ["epoch-00003.npz",
                                                                                       "epoch-00004.npz"]
     assert store.load_checkpoint(new_id("job")) is None

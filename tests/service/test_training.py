@@ -165,6 +165,8 @@ def test_bad_specs_are_422_naming_the_field(api):
 
 
 def test_worker_killed_mid_job_resumes_from_checkpoint(api, workers):
+    """The machine-gone case: worker and job process SIGKILLed; another worker resumes from the last
+    epoch checkpoint (weights and optimizer state), and the History equals an uninterrupted run's."""
     (first,) = workers.start(1)
     ds = api.upload_arrays(regression_arrays(n=2048))["id"]
     job = api.submit(dense_spec(ds, epochs=16, batch_size=8))
@@ -178,6 +180,11 @@ def test_worker_killed_mid_job_resumes_from_checkpoint(api, workers):
     assert done["epoch"] == list(range(16))
     assert all(len(v) == 16 for v in done["history"].values())
     assert api.history(job["id"])["epoch"] == list(range(16))
+
+    uninterrupted = api.wait(api.submit(dense_spec(ds, epochs=16, batch_size=8))["id"], timeout=120)
+    assert uninterrupted["attempt"] == 1
+    for key, values in uninterrupted["history"].items():
+        np.testing.assert_allclose(done["history"][key], values, rtol=1e-5, err_msg=key)
 
 
 def test_dense_predictions_over_rest_equal_engine_predictions(api, workers):
