@@ -160,9 +160,10 @@ class Trainer:
         return out
 
     def _check_inputs(self, xs):
-        for t, x, name in zip(self.inputs, xs, self.input_names):
+        for i, (t, x) in enumerate(zip(self.inputs, xs)):
             expected = t.shape
             if x.ndim != len(expected) or any(e is not None and e != d for e, d in zip(expected[1:], x.shape[1:])):
+                name = self.input_names[i]
                 raise ValueError(
                     f"Input {name!r} of model {self.name!r} is incompatible with the data: expected shape "
                     f"{expected}, but the data has shape {tuple(x.shape)}"
@@ -381,17 +382,22 @@ class Trainer:
                                             verbose=verbose, epochs=1, steps=adapter.num_batches)
         chunks = [[] for _ in self.outputs]
         cbs.on_predict_begin()
+        batch_hooks = uses_batch_hooks(cbs, _PREDICT_BATCH_HOOKS)
+        dtypes = [t.dtype for t in self.inputs]
+        layers = self._all_layers()
         try:
             with adapter.epoch() as batches:
                 for step, (xs, _, _) in enumerate(batches):
-                    cbs.on_predict_batch_begin(step)
-                    xs = self._to_device(xs, [t.dtype for t in self.inputs])
+                    if batch_hooks:
+                        cbs.on_predict_batch_begin(step)
+                    xs = self._to_device(xs, dtypes)
                     self._check_inputs(xs)
                     outs, _, _ = self.run_graph(xs, training=False, need_backprop=False)
-                    self._collect_activity_losses()
+                    self._collect_activity_losses(layers)
                     for c, o in zip(chunks, outs):
                         c.append(backend.to_numpy(o))
-                    cbs.on_predict_batch_end(step, {"outputs": outs})
+                    if batch_hooks:
+                        cbs.on_predict_batch_end(step, {"outputs": outs})
         finally:
             adapter.close()
         cbs.on_predict_end()
