@@ -58,21 +58,37 @@ class _Shuffled:
 
 
 class ArraySequence(_Shuffled):
-    """Batches ``(x[idx], y[idx])`` of memory-mapped arrays; shapes ``(batch, ...)``."""
+    """Batches ``(x[idx], y[idx])`` of ``.npy`` files opened as memory maps; shapes ``(batch, ...)``.
 
-    def __init__(self, x: np.ndarray, y: np.ndarray | None, indices: np.ndarray, batch_size: int,
+    It holds the files' paths, not their data: a copy sent to another process (``use_multiprocessing``)
+    maps the files again instead of carrying the arrays.
+    """
+
+    def __init__(self, x_path: Path, y_path: Path | None, indices: np.ndarray, batch_size: int,
                  shuffle: bool, seed: int | None, augmenter=None):
         super().__init__(indices, batch_size, shuffle, seed)
-        self.x, self.y, self.augmenter = x, y, augmenter
+        self.x_path, self.y_path, self.augmenter = x_path, y_path, augmenter
+        self._maps = None
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if self._maps is None:
+            x = np.load(self.x_path, mmap_mode="r", allow_pickle=False)
+            y = np.load(self.y_path, mmap_mode="r", allow_pickle=False) if self.y_path else None
+            self._maps = (x, y)
+        return self._maps
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_maps": None}
 
     def __getitem__(self, i: int):
         idx = self.batch_indices(i)
-        xb = np.asarray(self.x[idx], dtype=np.float32 if self.augmenter else None)
+        x, y = self._arrays()
+        xb = np.asarray(x[idx], dtype=np.float32 if self.augmenter else None)
         if self.augmenter is not None:
             xb = np.stack([self.augmenter.standardize(self.augmenter.random_transform(s)) for s in xb])
-        if self.y is None:
+        if y is None:
             return (xb,)
-        return xb, np.asarray(self.y[idx])
+        return xb, np.asarray(y[idx])
 
 
 class ImageFolderSequence(_Shuffled):
@@ -158,10 +174,13 @@ def sequence(store: Store, tenant: str, spec: GeneratorSpec, field: str):
     else:
         if spec.x is None:
             raise InvalidInput("an array dataset needs 'x' (and usually 'y') array names", field=f"{field}.x")
-        x = store.open_array(spec.dataset, spec.x, f"{field}.x")
-        y = store.open_array(spec.dataset, spec.y, f"{field}.y") if spec.y else None
-        train_idx, val_idx = _split(len(x), spec.validation_split)
-        make = lambda idx, aug: ArraySequence(x, y, idx, spec.batch_size, spec.shuffle, spec.seed, aug)  # noqa: E731
+        x_path = store.array_path(spec.dataset, spec.x, f"{field}.x")
+        y_path = store.array_path(spec.dataset, spec.y, f"{field}.y") if spec.y else None
+        n = meta["arrays"][spec.x]["shape"][0]
+        if y_path is not None and meta["arrays"][spec.y]["shape"][0] != n:
+            raise InvalidInput(f"arrays {spec.x!r} and {spec.y!r} have different numbers of samples", field=field)
+        train_idx, val_idx = _split(n, spec.validation_split)
+        make = lambda idx, aug: ArraySequence(x_path, y_path, idx, spec.batch_size, spec.shuffle, spec.seed, aug)  # noqa: E731
     validation = make(val_idx, None) if len(val_idx) else None
     return make(train_idx, augmenter), validation
 
