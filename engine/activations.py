@@ -82,16 +82,13 @@ def _relu_forward(x, negative_slope=0.0, max_value=None, threshold=0.0):
         y = xp.clip(xp.where(x > threshold, x, 0), 0, max_value)
     else:
         y = xp.where(passed, x, 0)
+    if negative_slope == 0.0:
+        return y.astype(x.dtype, copy=False), lambda dy: dy * passed
     below = x < threshold
-    if negative_slope != 0.0:
-        y = y - negative_slope * xp.where(below, threshold - x, 0)
-    y = y.astype(x.dtype, copy=False)
+    y = (y - negative_slope * xp.where(below, threshold - x, 0)).astype(x.dtype, copy=False)
 
     def backprop(dy):
-        slope = passed.astype(x.dtype)
-        if negative_slope != 0.0:
-            slope = slope + negative_slope * below.astype(x.dtype)
-        return dy * slope
+        return dy * (passed.astype(x.dtype) + negative_slope * below.astype(x.dtype))
 
     return y, backprop
 
@@ -276,11 +273,12 @@ def _mish_forward(x):
 
 def _softmax_forward(x, axis=-1):
     xp = _xp(x)
-    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    y = e / _axis_sum(e, axis)
+    y = x - x.max(axis=axis, keepdims=True)
+    xp.exp(y, out=y)
+    y /= y.sum(axis=axis, keepdims=True)
 
     def backprop(dy):
-        return y * (dy - _axis_sum(dy * y, axis))
+        return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
 
     return y, backprop
 
