@@ -1,0 +1,427 @@
+"""Training and predict throughput of fitq's NumPy engine against PyTorch (CPU, eager), side by side.
+
+    python bench/bench_training.py [--repeats 3] [--workloads mlp,mlp_small,cnn,lstm] [--no-rss] [--json FILE]
+
+Each workload trains the same model in both frameworks: a warm-up epoch, then 2 timed epochs
+(Adam, lr 1e-3, a new random permutation per epoch, synthetic float32 data), then ``predict``
+over the training set (PyTorch under ``torch.no_grad()``). Each framework runs in its own worker
+process; runs are interleaved (fitq, torch, torch, fitq, ...) and each side keeps its best of
+``--repeats``, so that a busy machine slows both alike. Peak RSS while training mlp is measured
+in a fresh subprocess per framework.
+
+Workloads:
+
+- mlp: Dense 784-512-512-10 (relu, relu, softmax), 16384 samples, batch 128,
+  sparse categorical crossentropy.
+- mlp_small: Dense 64-64-10, 8192 samples, batch 32.
+- cnn: Conv2D(32, 3, relu) - MaxPooling2D(2) - Conv2D(64, 3, relu) - MaxPooling2D(2) - Flatten -
+  Dense(128, relu) - Dense(10, softmax) on 28x28x1, 4096 samples, batch 64.
+- lstm: Embedding(10000, 64) - LSTM(64) - Dense(1, sigmoid) on sequences of 100 ints,
+  2048 samples, batch 64, binary crossentropy.
+
+A workload whose layers the engine does not have yet is skipped with a message. PyTorch's side
+uses its idiomatic fused losses (``CrossEntropyLoss`` on logits, ``BCEWithLogitsLoss``), which
+compute the same loss as softmax / sigmoid followed by the crossentropy, and its ``predict``
+applies the softmax / sigmoid. Prints a table of fitq / PyTorch ratios (>= 1.0: fitq is faster;
+for memory, <= 1.5 is the target).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+EPOCHS = 2
+LEARNING_RATE = 1e-3
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmark model: its data sizes and which engine layers it needs."""
+
+    name: str
+    samples: int
+    batch_size: int
+    needs: tuple
+
+
+WORKLOADS = {
+    "mlp": Workload("mlp", 16384, 128, ("Dense",)),
+    "mlp_small": Workload("mlp_small", 8192, 32, ("Dense",)),
+    "cnn": Workload("cnn", 4096, 64, ("Conv2D", "MaxPooling2D", "Flatten", "Dense")),
+    "lstm": Workload("lstm", 2048, 64, ("Embedding", "LSTM", "Dense")),
+}
+
+
+# ------------------------------------------------------------------------ data
+def make_data(name: str, samples: int):
+    """(x, y) float32 / int arrays for workload ``name``, the same for both frameworks."""
+    rng = np.random.default_rng(0)
+    if name == "mlp":
+        return rng.random((samples, 784), dtype=np.float32), rng.integers(0, 10, samples).astype(np.int64)
+    if name == "mlp_small":
+        return rng.random((samples, 64), dtype=np.float32), rng.integers(0, 10, samples).astype(np.int64)
+    if name == "cnn":
+        return rng.random((samples, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, samples).astype(np.int64)
+    if name == "lstm":
+        return (rng.integers(0, 10000, (samples, 100)).astype(np.int32),
+                rng.integers(0, 2, (samples, 1)).astype(np.float32))
+    raise ValueError(f"Unknown workload {name!r}: expected one of {sorted(WORKLOADS)}")
+
+
+# ------------------------------------------------------------------------ fitq
+def missing_engine_layers(workload: Workload) -> list[str]:
+    """Names of the layers ``workload`` needs that ``engine.layers`` does not provide."""
+    from engine import layers
+
+    return [n for n in workload.needs if not hasattr(layers, n)]
+
+
+def fitq_model(name: str):
+    """The compiled engine model of workload ``name``."""
+    from engine import Sequential, layers, optimizers, set_random_seed
+
+    set_random_seed(0)
+    if name == "mlp":
+        stack = [layers.Input((784,)), layers.Dense(512, activation="relu"), layers.Dense(512, activation="relu"),
+                 layers.Dense(10, activation="softmax")]
+        loss = "sparse_categorical_crossentropy"
+    elif name == "mlp_small":
+        stack = [layers.Input((64,)), layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax")]
+        loss = "sparse_categorical_crossentropy"
+    elif name == "cnn":
+        stack = [layers.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+                 layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+                 layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")]
+        loss = "sparse_categorical_crossentropy"
+    else:
+        stack = [layers.Input((100,), dtype="int32"), layers.Embedding(10000, 64), layers.LSTM(64),
+                 layers.Dense(1, activation="sigmoid")]
+        loss = "binary_crossentropy"
+    model = Sequential(stack)
+    model.compile(optimizer=optimizers.Adam(learning_rate=LEARNING_RATE), loss=loss)
+    return model
+
+
+class FitqRunner:
+    """Trains / predicts workload ``name`` with the engine."""
+
+    def __init__(self, workload: Workload, x, y):
+        self.w, self.x, self.y = workload, x, y
+        self.model = fitq_model(workload.name)
+
+    def warm_up(self):
+        self.model.fit(self.x, self.y, batch_size=self.w.batch_size, epochs=1, verbose=0, shuffle=True)
+
+    def train(self) -> float:
+        start = time.perf_counter()
+        self.model.fit(self.x, self.y, batch_size=self.w.batch_size, epochs=EPOCHS, verbose=0, shuffle=True)
+        return time.perf_counter() - start
+
+    def predict(self) -> float:
+        start = time.perf_counter()
+        self.model.predict(self.x, batch_size=self.w.batch_size, verbose=0)
+        return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------- PyTorch
+def torch_model(name: str):
+    """(module, loss function, output activation for predict) of workload ``name`` in PyTorch."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    if name == "mlp":
+        net = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+        return net, nn.CrossEntropyLoss(), nn.Softmax(dim=-1)
+    if name == "mlp_small":
+        net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+        return net, nn.CrossEntropyLoss(), nn.Softmax(dim=-1)
+    if name == "cnn":
+        net = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
+        return net, nn.CrossEntropyLoss(), nn.Softmax(dim=-1)
+
+    class LastStep(nn.Module):
+        """The LSTM's output at the last time step, as Keras's LSTM(return_sequences=False)."""
+
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(10000, 64)
+            self.lstm = nn.LSTM(64, 64, batch_first=True)
+            self.dense = nn.Linear(64, 1)
+
+        def forward(self, x):
+            out, _ = self.lstm(self.embedding(x))
+            return self.dense(out[:, -1])
+
+    return LastStep(), nn.BCEWithLogitsLoss(), nn.Sigmoid()
+
+
+class TorchRunner:
+    """Trains / predicts workload ``name`` with PyTorch in eager mode."""
+
+    def __init__(self, workload: Workload, x, y):
+        import torch
+
+        self.torch = torch
+        self.w = workload
+        if workload.name == "cnn":
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        self.x = torch.from_numpy(x.astype(np.int64) if workload.name == "lstm" else x)
+        self.y = torch.from_numpy(y)
+        self.net, self.loss_fn, self.out_act = torch_model(workload.name)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=LEARNING_RATE)
+
+    def _epoch(self):
+        torch = self.torch
+        n, bs = self.x.shape[0], self.w.batch_size
+        order = torch.randperm(n)
+        total = 0.0
+        self.net.train()
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            xb, yb = self.x[idx], self.y[idx]
+            self.opt.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.net(xb), yb)
+            loss.backward()
+            self.opt.step()
+            total += loss.item()
+        return total
+
+    def warm_up(self):
+        self._epoch()
+
+    def train(self) -> float:
+        start = time.perf_counter()
+        for _ in range(EPOCHS):
+            self._epoch()
+        return time.perf_counter() - start
+
+    def predict(self) -> float:
+        torch = self.torch
+        start = time.perf_counter()
+        self.net.eval()
+        with torch.no_grad():
+            chunks = [self.out_act(self.net(self.x[i:i + self.w.batch_size])).numpy()
+                      for i in range(0, self.x.shape[0], self.w.batch_size)]
+        np.concatenate(chunks)
+        return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------- measuring
+def serve(framework: str) -> None:
+    """A worker process for one framework: reads JSON commands on stdin, answers one JSON line each.
+
+    ``{"cmd": "setup", "workload": name}`` builds the model and data and trains the warm-up
+    epoch; ``{"cmd": "train" | "predict", "workload": name}`` answers ``{"seconds": ...}``.
+    Each framework lives in its own process so that neither one's idle thread pool (OpenMP's
+    or OpenBLAS's spinning workers) runs while the other one is being timed.
+    """
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+    runner_class = TorchRunner if framework == "torch" else FitqRunner
+    runners = {}
+    for line in sys.stdin:
+        msg = json.loads(line)
+        name = msg.get("workload")
+        if msg["cmd"] == "setup":
+            missing = missing_engine_layers(WORKLOADS[name]) if framework == "fitq" else []
+            if missing:
+                reply = {"skipped": f"engine.layers has no {', '.join(missing)} yet"}
+            else:
+                x, y = make_data(name, WORKLOADS[name].samples)
+                runners[name] = runner_class(WORKLOADS[name], x, y)
+                runners[name].warm_up()
+                reply = {"ok": True}
+        elif msg["cmd"] == "train":
+            reply = {"seconds": runners[name].train()}
+        elif msg["cmd"] == "predict":
+            reply = {"seconds": runners[name].predict()}
+        else:
+            break
+        print(json.dumps(reply), flush=True)
+
+
+class Worker:
+    """The parent's handle on a :func:`serve` process."""
+
+    def __init__(self, framework: str):
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", framework], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def ask(self, cmd: str, workload: str) -> dict:
+        self.proc.stdin.write(json.dumps({"cmd": cmd, "workload": workload}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker exited (code {self.proc.wait()}) during {cmd} {workload}")
+        return json.loads(line)
+
+    def close(self):
+        self.proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def measure(names, repeats):
+    """{workload: {"fitq_train", "torch_train", "fitq_predict", "torch_predict"} in samples/s, or "skipped"}.
+
+    Runs alternate between the two worker processes (fitq first on even repeats, torch
+    first on odd ones) and each keeps its best rate.
+    """
+    workers = {"fitq": Worker("fitq"), "torch": Worker("torch")}
+    results = {}
+    try:
+        for name in names:
+            reply = workers["fitq"].ask("setup", name)
+            if "skipped" in reply:
+                results[name] = reply
+                print(f"[skip] {name}: {reply['skipped']}", flush=True)
+                continue
+            workers["torch"].ask("setup", name)
+            results[name] = {"fitq_train": 0.0, "torch_train": 0.0, "fitq_predict": 0.0, "torch_predict": 0.0}
+        for rep in range(repeats):
+            for name, r in results.items():
+                if "skipped" in r:
+                    continue
+                w = WORKLOADS[name]
+                for label in (("fitq", "torch") if rep % 2 == 0 else ("torch", "fitq")):
+                    seconds = workers[label].ask("train", name)["seconds"]
+                    r[f"{label}_train"] = max(r[f"{label}_train"], EPOCHS * w.samples / seconds)
+                    seconds = workers[label].ask("predict", name)["seconds"]
+                    r[f"{label}_predict"] = max(r[f"{label}_predict"], w.samples / seconds)
+                print(f"[{rep + 1}/{repeats}] {name}: train fitq {r['fitq_train']:.0f}/s torch {r['torch_train']:.0f}/s; "
+                      f"predict fitq {r['fitq_predict']:.0f}/s torch {r['torch_predict']:.0f}/s", flush=True)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return results
+
+
+def _peak_rss_child(framework: str) -> None:
+    """Trains mlp (warm-up + 2 epochs) in this process and prints its peak RSS in MiB as JSON."""
+    import psutil
+
+    proc = psutil.Process()
+    peak = [proc.memory_info().rss]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            done.wait(0.005)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    w = WORKLOADS["mlp"]
+    x, y = make_data("mlp", w.samples)
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        runner = TorchRunner(w, x, y)
+    else:
+        runner = FitqRunner(w, x, y)
+    runner.warm_up()
+    runner.train()
+    done.set()
+    thread.join()
+    peak[0] = max(peak[0], proc.memory_info().rss)
+    print(json.dumps({"framework": framework, "peak_rss_mib": peak[0] / 2**20}))
+
+
+def peak_rss() -> dict:
+    """{"fitq": MiB, "torch": MiB}: peak RSS of a fresh process training mlp with each framework."""
+    out = {}
+    for framework in ("fitq", "torch"):
+        res = subprocess.run([sys.executable, __file__, "--rss-child", framework], capture_output=True, text=True,
+                             check=True)
+        out[framework] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+    return out
+
+
+def machine() -> dict:
+    """What the numbers were measured on: CPU, cores, NumPy's BLAS and its kernel, versions."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')}, {i.get('num_threads')} threads)"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "numpy_blas": "; ".join(blas), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)")}
+
+
+def table(results, rss) -> str:
+    """The ratio table (fitq / PyTorch) as Markdown."""
+    lines = ["| workload | fitq train/s | torch train/s | train ratio | fitq predict/s | torch predict/s | predict ratio |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in results.items():
+        if "skipped" in r:
+            lines.append(f"| {name} | skipped: {r['skipped']} | | | | | |")
+            continue
+        lines.append(
+            f"| {name} | {r['fitq_train']:.0f} | {r['torch_train']:.0f} | {r['fitq_train'] / r['torch_train']:.2f} | "
+            f"{r['fitq_predict']:.0f} | {r['torch_predict']:.0f} | {r['fitq_predict'] / r['torch_predict']:.2f} |")
+    if rss:
+        lines += ["", "| peak RSS training mlp | fitq MiB | torch MiB | ratio (target <= 1.5) |",
+                  "| --- | ---: | ---: | ---: |",
+                  f"| mlp | {rss['fitq']:.0f} | {rss['torch']:.0f} | {rss['fitq'] / rss['torch']:.2f} |"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workloads", default="mlp,mlp_small,cnn,lstm",
+                        help="comma-separated workloads (default: all)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per framework; the best is kept")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--rss-child", choices=("fitq", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("fitq", "torch"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve)
+        return 0
+    if args.rss_child:
+        _peak_rss_child(args.rss_child)
+        return 0
+    names = [n.strip() for n in args.workloads.split(",") if n.strip()]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}: expected some of {sorted(WORKLOADS)}")
+    info = machine()
+    print(" | ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
+    results = measure(names, max(1, args.repeats))
+    rss = None if args.no_rss else peak_rss()
+    print()
+    print(table(results, rss))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": info, "results": results, "peak_rss_mib": rss}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
