@@ -7,7 +7,9 @@
   labels from the folder names, as ``flow_from_directory`` does.
 
 Both shuffle per epoch with a seeded generator and apply ``ImageDataGenerator`` augmentation
-(``random_transform`` then ``standardize``) per sample when the spec gives ``augment``.
+(``random_transform`` then ``standardize``) per sample when the spec gives ``augment`` — to the
+validation subset too, as one Keras generator with ``subset=`` does. Featurewise statistics
+(``featurewise_center``, ...) are fitted on up to 1000 training samples first.
 """
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ from worker.errors import InvalidInput
 from worker.ingest import IMAGE_SUFFIXES
 from worker.spec import GeneratorSpec
 from worker.store import Store
+
+
+FEATUREWISE = ("featurewise_center", "featurewise_std_normalization", "zca_whitening")
+FEATUREWISE_SAMPLES = 1000
 
 
 def image_data_generator(augment: dict | None):
@@ -181,7 +187,11 @@ def sequence(store: Store, tenant: str, spec: GeneratorSpec, field: str):
             raise InvalidInput(f"arrays {spec.x!r} and {spec.y!r} have different numbers of samples", field=field)
         train_idx, val_idx = _split(n, spec.validation_split)
         make = lambda idx, aug: ArraySequence(x_path, y_path, idx, spec.batch_size, spec.shuffle, spec.seed, aug)  # noqa: E731
-    validation = make(val_idx, None) if len(val_idx) else None
+    if augmenter is not None and any(spec.augment.get(k) for k in FEATUREWISE):
+        plain = make(train_idx, None)
+        batches = range(min(len(plain), math.ceil(FEATUREWISE_SAMPLES / spec.batch_size)))
+        augmenter.fit(np.concatenate([plain[i][0] for i in batches]).astype(np.float32))
+    validation = make(val_idx, augmenter) if len(val_idx) else None
     return make(train_idx, augmenter), validation
 
 

@@ -65,3 +65,26 @@ def test_image_folder_with_augmentation(api, workers):
     bad["data"]["generator"]["target_size"] = [9, 9]
     response = api.http.post("/v1/jobs", json=bad)
     assert response.status_code == 422 and response.json()["error"]["field"] == "data.generator"
+
+
+def test_featurewise_augmentation_is_fitted_on_training_samples(tmp_path):
+    from worker.generators import sequence
+    from worker.spec import GeneratorSpec
+    from worker.store import Store
+
+    store = Store(tmp_path)
+    ds = "ds_00000000000000aa"
+    arrays = store.dataset_dir(ds) / "arrays"
+    arrays.mkdir(parents=True)
+    x = np.random.default_rng(0).normal(5.0, 2.0, size=(40, 3, 3, 1)).astype("float32")
+    np.save(arrays / "x.npy", x)
+    np.save(arrays / "y.npy", np.zeros(40, "float32"))
+    store.write_json(store.dataset_dir(ds) / "meta.json", {
+        "id": ds, "tenant": "t", "arrays": {"x": {"shape": [40, 3, 3, 1], "dtype": "float32"},
+                                            "y": {"shape": [40], "dtype": "float32"}}})
+    spec = GeneratorSpec(dataset=ds, x="x", y="y", batch_size=10, shuffle=False, validation_split=0.25,
+                         augment={"featurewise_center": True, "featurewise_std_normalization": True})
+    train, validation = sequence(store, "t", spec, "data.generator")
+    centred = np.concatenate([train[i][0] for i in range(len(train))])
+    assert abs(float(centred.mean())) < 1e-4 and abs(float(centred.std()) - 1.0) < 1e-3
+    assert len(validation) == 1 and abs(float(validation[0][0].mean())) < 1.5
