@@ -36,11 +36,22 @@ def _check_overwrite(filepath, overwrite):
         raise ValueError(f"File {filepath!r} already exists and overwrite=False")
 
 
+def _has_h5py() -> bool:
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def save_weights(model, filepath, overwrite=True) -> None:
-    """Writes ``model``'s weights to ``filepath``: Keras 3 h5 for ``*.h5``, else ``.npz``."""
+    """Writes ``model``'s weights to ``filepath``: Keras 3 h5 for ``*.h5`` when h5py is installed, else ``.npz``.
+
+    :func:`load_weights` tells the two apart by their content, not their name.
+    """
     filepath = os.fspath(filepath)
     _check_overwrite(filepath, overwrite)
-    if filepath.endswith(".h5"):
+    if filepath.endswith(".h5") and _has_h5py():
         save_keras_h5(model, filepath)
         return
     arrays = dict(zip(weight_keys(model), model.get_weights()))
