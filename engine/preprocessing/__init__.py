@@ -1,0 +1,1 @@
+"""Image preprocessing and augmentation (Keras's legacy ``keras.preprocessing.image``)."""
