@@ -128,6 +128,15 @@ class FitSpec(Strict):
     use_multiprocessing: bool = False
     callbacks: list[CallbackSpec] = Field(default_factory=list)
 
+    @field_validator("class_weight")
+    @classmethod
+    def _class_indices(cls, value):
+        if value is not None:
+            for key in value:
+                if not key.lstrip("-").isdigit():
+                    raise ValueError(f"class_weight keys are class indices, got {key!r}")
+        return value
+
     @model_validator(mode="after")
     def _epochs_after_initial(self) -> "FitSpec":
         if self.initial_epoch >= self.epochs:

@@ -113,6 +113,26 @@ def test_two_workers_run_two_jobs_at_once(api, workers):
     assert [d["status"] for d in done] == ["succeeded", "succeeded"]
     a, b = done
     assert a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"], "the jobs did not overlap"
+    page = api.jobs(status="succeeded", offset=1, limit=1)
+    assert page["total"] == 2 and [j["id"] for j in page["jobs"]] == [jobs[0]["id"]]
+    assert api.jobs(status="running")["total"] == 0
+
+
+def test_initial_weights_start_from_a_finished_job(api, workers):
+    workers.start(1)
+    ds = api.upload_arrays(regression_arrays(n=64))["id"]
+    first = api.wait(api.submit(dense_spec(ds, epochs=2))["id"], timeout=60)
+    frozen = dense_spec(ds, epochs=1)
+    frozen["compile"]["optimizer"] = {"class_name": "SGD", "config": {"learning_rate": 0.0}}
+    frozen["initial_weights"] = first["id"]
+    second = api.wait(api.submit(frozen)["id"], timeout=60)
+    assert second["status"] == "succeeded", second["error"]
+    for a, b in zip(api.weights(first["id"]), api.weights(second["id"])):
+        np.testing.assert_array_equal(a, b)
+    unknown = api.http.post("/v1/jobs", json={**frozen, "initial_weights": "job_00000000000000ff"})
+    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "initial_weights"
+    bad_weights = api.http.post("/v1/jobs", json={**frozen, "fit": {"class_weight": {"cat": 2.0}}})
+    assert bad_weights.status_code == 422 and bad_weights.json()["error"]["field"] == "fit.class_weight"
 
 
 def test_bad_specs_are_422_naming_the_field(api):
