@@ -2,7 +2,8 @@
 
 Starlette's own form parsing spools the whole file before a handler sees it; this reads the request
 body chunk by chunk, feeds python-multipart's push parser, writes the file part straight to disk and
-stops with a 413 as soon as the cap is passed.
+stops with a 413 as soon as the cap is passed (and with a 422 as soon as the file name shows a format
+fitq does not read).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from worker.errors import InvalidInput, TooLarge
+from worker.ingest import dataset_format
 from worker.store import Store
 
 
@@ -53,6 +55,7 @@ class _FilePart:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         if options.get(b"name") == b"file" and self.filename is None:
             self.filename = (options.get(b"filename") or b"").decode("utf-8", "replace")
+            dataset_format(self.filename)
             self._in_file = True
             self._out = open(self.target, "wb")
 

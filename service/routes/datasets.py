@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from service.deps import SettingsDep, StoreDep, TenantDep
 from service.schemas import Dataset, DatasetList
 from service.upload import receive_file
-from worker.ingest import dataset_format, ingest
+from worker.ingest import ingest
 from worker.store import new_id
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -20,11 +20,6 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 async def upload(request: Request, store: StoreDep, settings: SettingsDep, tenant: TenantDep) -> dict:
     """Uploads a dataset file (form field ``file``): .npy, .npz, .csv, or an image folder .zip / .tar."""
     path, filename = await receive_file(request, store, settings.max_upload_bytes)
-    try:
-        dataset_format(filename)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
     return await run_in_threadpool(ingest, store, path, filename, tenant, new_id("ds"), settings)
 
 
