@@ -85,6 +85,12 @@ def test_sse_delivers_status_progress_and_epochs_in_order(api, workers):
     last_epoch = [d for e, d in events if e == "epoch"][-1]
     assert last_epoch["logs"]["loss"] == pytest.approx(api.history(job["id"])["history"]["loss"][-1])
 
+    raw = api.http.get(f"/v1/jobs/{job['id']}/events").text
+    ids = [line[4:] for line in raw.splitlines() if line.startswith("id: ")]
+    assert len(ids) == len(events) and ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+    resumed = list(api.events(job["id"], last_event_id=ids[1]))
+    assert resumed == events[2:]
+
 
 def test_cancel_queued_and_running_jobs(api, workers, data_dir):
     ds = api.upload_arrays(regression_arrays(n=4096))["id"]
