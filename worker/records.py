@@ -130,10 +130,6 @@ class Records:
         return [json.loads(v) if v is not None else None for v in pipe.execute()]
 
     # -- writes by the running job -----------------------------------------------------------
-    def update(self, job_id: str, **fields: Any) -> None:
-        """Sets fields of a record (no status change)."""
-        self.conn.hset(job_key(job_id), mapping={k: dumps(v) for k, v in fields.items()})
-
     def event(self, job_id: str, kind: str, data: dict, **fields: Any) -> None:
         """Appends a ``kind`` event and sets ``fields`` in one round trip."""
         pipe = self.conn.pipeline(transaction=True)

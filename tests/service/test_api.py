@@ -8,7 +8,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from service.cli import is_loopback, main
-from service.client import Client, FitqError
+from service.client import Client
 from worker import lifecycle, queues
 from worker.records import Records
 from worker.store import Store, new_id
