@@ -5,6 +5,20 @@ from engine.layers.core import Activation, Dense, Dropout, Flatten, Permute, Rep
 from engine.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add,
                                  average, concatenate, dot, maximum, minimum, multiply, subtract)
 from engine.layers.registry import get_class, register
+from engine.layers.activation_layers import ELU, PReLU, ReLU, LeakyReLU, Softmax
+from engine.layers.convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Convolution1D,
+                                         Convolution2D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+                                         SeparableConv2D)
+from engine.layers.embedding import Embedding
+from engine.layers.masking import Masking
+from engine.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
+from engine.layers.normalization import BatchNormalization, LayerNormalization
+from engine.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,
+                                   GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
+                                   MaxPooling2D)
+from engine.layers.recurrent import GRU, LSTM, SimpleRNN
+from engine.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
+from engine.layers.wrappers import Bidirectional, TimeDistributed
 
 register(InputLayer)
 

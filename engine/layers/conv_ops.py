@@ -1,0 +1,196 @@
+"""Convolution arithmetic shared by the convolution and pooling layers.
+
+Everything works on channels-last 4-D arrays ``(batch, height, width,
+channels)``; 1-D layers use a height of 1. ``im2col`` gathers the windows
+with one strided view (``sliding_window_view``) so a convolution is one GEMM;
+``col2im`` scatters window gradients back with one strided add per kernel
+position.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine import backend
+
+
+def normalize_tuple(value, n, name):
+    """``value`` (int or sequence of ``n`` ints) as a tuple of ``n`` ints; ValueError naming ``name``."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * n
+    try:
+        out = tuple(int(v) for v in value)
+    except TypeError as exc:
+        raise ValueError(f"The `{name}` argument must be a tuple of {n} integers. Received: {name}={value}") from exc
+    if len(out) != n:
+        raise ValueError(f"The `{name}` argument must be a tuple of {n} integers. Received: {name}={value}")
+    return out
+
+
+def normalize_padding(padding, allowed=("valid", "same")):
+    p = str(padding).lower()
+    if p not in allowed:
+        raise ValueError(f"The `padding` argument must be one of {list(allowed)}. Received: padding={padding}")
+    return p
+
+
+def normalize_data_format(data_format):
+    if data_format is None:
+        return "channels_last"
+    df = str(data_format).lower()
+    if df not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"The `data_format` argument must be one of {{'channels_first', 'channels_last'}}. "
+            f"Received: data_format={data_format}"
+        )
+    return df
+
+
+def output_length(size, kernel, stride, dilation, padding):
+    """Keras's output length of one spatial axis (None stays None)."""
+    if size is None:
+        return None
+    keff = (kernel - 1) * dilation + 1
+    if padding == "same":
+        return -(-size // stride)
+    if padding == "causal":
+        return (size - 1) // stride + 1
+    return max((size - keff) // stride + 1, 0)
+
+
+def pad_pair(size, kernel, stride, dilation, padding):
+    """(before, after) zero padding of one axis, as XLA's SAME/VALID and Keras's causal padding."""
+    keff = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        return (0, 0)
+    if padding == "causal":
+        return (keff - 1, 0)
+    out = -(-size // stride)
+    total = max((out - 1) * stride + keff - size, 0)
+    return (total // 2, total - total // 2)
+
+
+def to_last(x, data_format):
+    """Channels-first input -> channels-last."""
+    if data_format == "channels_first":
+        return backend.array_module(x).moveaxis(x, 1, -1)
+    return x
+
+
+def from_last(x, data_format):
+    if data_format == "channels_first":
+        return backend.array_module(x).moveaxis(x, -1, 1)
+    return x
+
+
+def pad4(x, pads, value=0.0):
+    """Pads the two spatial axes of ``x`` (N, H, W, C) by ``pads`` = ((top, bottom), (left, right))."""
+    if not any(pads[0]) and not any(pads[1]):
+        return x
+    xp = backend.array_module(x)
+    return xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
+
+
+def unpad4(x, pads):
+    (t, b), (l, r) = pads
+    return x[:, t:x.shape[1] - b, l:x.shape[2] - r, :]
+
+
+def im2col(xpad, kernel, strides, dilation, out_hw):
+    """Windows of ``xpad`` (N, Hp, Wp, C) -> (N, oh, ow, kh, kw, C)."""
+    xp = backend.array_module(xpad)
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, strides, dilation, out_hw
+    keh, kew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    view = xp.lib.stride_tricks.sliding_window_view(xpad, (keh, kew), axis=(1, 2))
+    view = view[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw, :, ::dh, ::dw]
+    return xp.ascontiguousarray(view.transpose(0, 1, 2, 4, 5, 3))
+
+
+def col2im(dcols, padded_shape, strides, dilation):
+    """Adjoint of :func:`im2col`: (N, oh, ow, kh, kw, C) -> (N, Hp, Wp, C) summing overlaps."""
+    xp = backend.array_module(dcols)
+    _, oh, ow, kh, kw, _ = dcols.shape
+    (sh, sw), (dh, dw) = strides, dilation
+    dx = xp.zeros(padded_shape, dtype=dcols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw, :] += \
+                dcols[:, :, :, i, j, :]
+    return dx
+
+
+def conv(xpad, kernel, strides, dilation, groups=1):
+    """Convolution of padded ``xpad`` (N, Hp, Wp, C) with ``kernel`` (kh, kw, C/groups, F).
+
+    Returns ``(y, backprop)``: y is (N, oh, ow, F); ``backprop(dy) -> (dxpad, dkernel)``.
+    """
+    kh, kw, cg, f = kernel.shape
+    n, hp, wp, c = xpad.shape
+    oh = (hp - ((kh - 1) * dilation[0] + 1)) // strides[0] + 1
+    ow = (wp - ((kw - 1) * dilation[1] + 1)) // strides[1] + 1
+    cols = im2col(xpad, (kh, kw), strides, dilation, (oh, ow))
+    p = n * oh * ow
+    if groups == 1:
+        a = cols.reshape(p, kh * kw * c)
+        wm = kernel.reshape(kh * kw * c, f)
+        y = (a @ wm).reshape(n, oh, ow, f)
+
+        def backprop(dy):
+            d2 = dy.reshape(p, f)
+            dk = (a.T @ d2).reshape(kernel.shape)
+            dcols = (d2 @ wm.T).reshape(n, oh, ow, kh, kw, c)
+            return col2im(dcols, xpad.shape, strides, dilation), dk
+
+        return y, backprop
+
+    g, fg = groups, f // groups
+    a = cols.reshape(p, kh * kw, g, cg).transpose(2, 0, 1, 3).reshape(g, p, kh * kw * cg)
+    wm = kernel.reshape(kh * kw, cg, g, fg).transpose(2, 0, 1, 3).reshape(g, kh * kw * cg, fg)
+    y = (a @ wm).transpose(1, 0, 2).reshape(n, oh, ow, f)
+
+    def backprop_grouped(dy):
+        d3 = dy.reshape(p, g, fg).transpose(1, 0, 2)
+        dk = (a.transpose(0, 2, 1) @ d3).reshape(g, kh * kw, cg, fg).transpose(1, 2, 0, 3).reshape(kernel.shape)
+        da = (d3 @ wm.transpose(0, 2, 1)).reshape(g, p, kh * kw, cg).transpose(1, 2, 0, 3)
+        dcols = da.reshape(n, oh, ow, kh, kw, c)
+        return col2im(dcols, xpad.shape, strides, dilation), dk
+
+    return y, backprop_grouped
+
+
+def dilate4(x, strides):
+    """Inserts ``stride - 1`` zeros between the spatial samples of ``x`` (N, H, W, C)."""
+    sh, sw = strides
+    if sh == 1 and sw == 1:
+        return x
+    xp = backend.array_module(x)
+    n, h, w, c = x.shape
+    out = xp.zeros((n, (h - 1) * sh + 1, (w - 1) * sw + 1, c), dtype=x.dtype)
+    out[:, ::sh, ::sw, :] = x
+    return out
+
+
+def transpose_pad_pair(kernel, stride, dilation, padding, output_padding):
+    """Keras's (left, right) padding of the stride-dilated input of a transposed convolution."""
+    keff = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        op = max(keff, stride) - keff if output_padding is None else output_padding
+        return keff - 1, keff - 1 + op
+    pad_len = stride + keff - 2 if output_padding is None else keff + keff % 2 - 2 + output_padding
+    left = min(pad_len // 2 + pad_len % 2, keff - 1)
+    return left, pad_len - left
+
+
+def transpose_output_length(size, kernel, stride, dilation, padding, output_padding):
+    if size is None:
+        return None
+    left, right = transpose_pad_pair(kernel, stride, dilation, padding, output_padding)
+    keff = (kernel - 1) * dilation + 1
+    return (size - 1) * stride + 1 + left + right - keff + 1
+
+
+def crop_or_pad4(x, pads):
+    """Pads (positive) or crops (negative) the spatial axes of ``x`` by ``pads``."""
+    pos = tuple((max(a, 0), max(b, 0)) for a, b in pads)
+    x = pad4(x, pos)
+    neg = tuple((max(-a, 0), max(-b, 0)) for a, b in pads)
+    return unpad4(x, neg) if any(v for p in neg for v in p) else x

@@ -1,0 +1,497 @@
+"""Recurrent layers SimpleRNN, LSTM and GRU, computed as Keras 3 does.
+
+Input ``(batch, timesteps, features)``; called with a list ``[x, *initial_states]``
+(or ``initial_state=[...]``) the states start from the given arrays and get
+gradients. The inputs of all timesteps are projected by the kernel in one
+matrix product; the loop over time does the recurrent products only, and the
+backward pass walks the steps in reverse (backpropagation through time).
+
+Masks ``(batch, timesteps)`` skip timesteps: a masked step keeps the previous
+states, and its output is the previous output (zeros with
+``zero_output_for_mask``, which Bidirectional sets when returning sequences).
+``go_backwards`` processes the steps last to first and returns the outputs in
+that (reversed) order.
+
+Weights (Keras's layouts): kernel ``(features, gates * units)``,
+recurrent_kernel ``(units, gates * units)``, bias ``(gates * units,)``
+(GRU with ``reset_after``: ``(2, 3 * units)``, input then recurrent bias).
+Gates: LSTM i, f, c, o; GRU z, r, h.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine import activations, backend, constraints, initializers, regularizers
+from engine import random as engine_random
+from engine.layers.base import Layer
+from engine.layers.registry import register
+
+
+def _rec_forward(h, kernel, masks, units, gates):
+    """``h @ kernel[:, gates]``, each gate's ``h`` scaled by its recurrent dropout mask when given."""
+    if masks is None:
+        return h @ kernel[:, gates[0] * units:(gates[-1] + 1) * units]
+    xp = backend.array_module(h)
+    return xp.concatenate([(h * masks[g]) @ kernel[:, g * units:(g + 1) * units] for g in gates], axis=1)
+
+
+def _rec_backward(dz, h, kernel, masks, units, gates, d_kernel):
+    """Adjoint of :func:`_rec_forward`: adds into ``d_kernel``, returns the gradient for ``h``."""
+    if masks is None:
+        cols = slice(gates[0] * units, (gates[-1] + 1) * units)
+        d_kernel[:, cols] += h.T @ dz
+        return dz @ kernel[:, cols].T
+    dh = 0.0
+    for k, g in enumerate(gates):
+        cols = slice(g * units, (g + 1) * units)
+        dzg = dz[:, k * units:(k + 1) * units]
+        d_kernel[:, cols] += (h * masks[g]).T @ dzg
+        dh = dh + (dzg @ kernel[:, cols].T) * masks[g]
+    return dh
+
+
+class _RNN(Layer):
+    """The time loop, masks, states, dropout and return options shared by the recurrent layers."""
+
+    supports_masking = True
+    _gates = 1
+    _state_count = 1
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
+                 use_cudnn="auto", **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if units is None or int(units) <= 0:
+            raise ValueError(f"Received an invalid value for argument `units`, expected a positive integer, "
+                             f"got {units}.")
+        if stateful:
+            raise ValueError(f"Layer {self.name!r}: stateful=True is not supported by fitq (use stateful=False)")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = min(1.0, max(0.0, float(dropout)))
+        self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
+        self.seed = seed
+        self._rng = engine_random.generator(seed)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = False
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.use_cudnn = use_cudnn
+
+    # ------------------------------------------------------------- calling
+    def __call__(self, inputs, *args, initial_state=None, **kwargs):
+        if initial_state is not None:
+            states = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
+            inputs = [inputs] + list(states)
+        return super().__call__(inputs, *args, **kwargs)
+
+    @staticmethod
+    def _sequence_shape(input_shape):
+        if isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (tuple, list)):
+            return tuple(input_shape[0])
+        return tuple(input_shape)
+
+    def build(self, input_shape):
+        shape = self._sequence_shape(input_shape)
+        if len(shape) != 3:
+            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected ndim=3, "
+                             f"found ndim={len(shape)}. Full shape received: {shape}")
+        if shape[-1] is None:
+            raise ValueError(f"Layer {self.name!r} needs a known feature dimension, got input shape {shape}")
+        g, u = self._gates, self.units
+        self.kernel = self.add_weight("kernel", (shape[-1], g * u), self.kernel_initializer,
+                                      self.kernel_regularizer, self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (u, g * u), self.recurrent_initializer,
+                                                self.recurrent_regularizer, self.recurrent_constraint)
+        self.bias = self._build_bias() if self.use_bias else None
+        self.built = True
+
+    def _build_bias(self):
+        return self.add_weight("bias", (self._gates * self.units,), self.bias_initializer, self.bias_regularizer,
+                               self.bias_constraint)
+
+    def compute_output_shape(self, input_shape):
+        shape = self._sequence_shape(input_shape)
+        out = (shape[0], shape[1], self.units) if self.return_sequences else (shape[0], self.units)
+        if self.return_state:
+            return [out] + [(shape[0], self.units)] * self._state_count
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        if self.return_state:
+            return [out] + [None] * self._state_count
+        return out
+
+    # --------------------------------------------------------- input bias
+    def _input_bias(self):
+        return self.bias.value if self.bias is not None else None
+
+    def _add_input_bias_grad(self, g):
+        self.bias.add_grad(g)
+
+    # ------------------------------------------------------------ dropout
+    def _drop_mask(self, xp, shape, rate, dtype):
+        keep = self._rng.random(shape, dtype=np.float32) >= rate
+        return xp.asarray(keep.astype(np.float32) / np.float32(1.0 - rate), dtype=dtype)
+
+    def _dropout_masks(self, training, xp, n, in_dim, dtype):
+        """(input masks, recurrent masks): each None, one shared array, or a list with one per gate."""
+        if not training:
+            return None, None
+        per_gate = self.recurrent_dropout > 0 and self._gates > 1
+        count = self._gates if per_gate else 1
+        in_masks = rec_masks = None
+        if 0 < self.dropout < 1:
+            in_masks = [self._drop_mask(xp, (n, in_dim), self.dropout, dtype) for _ in range(count)]
+            in_masks = in_masks if per_gate else in_masks[0]
+        if 0 < self.recurrent_dropout < 1:
+            rec_masks = [self._drop_mask(xp, (n, self.units), self.recurrent_dropout, dtype) for _ in range(count)]
+            if not per_gate:
+                rec_masks = rec_masks * self._gates
+        return in_masks, rec_masks
+
+    # --------------------------------------------------- input projection
+    def _project(self, xs, in_masks):
+        """(T, N, F) inputs -> (T, N, gates*units) pre-activations from the kernel and input bias."""
+        xp = backend.array_module(xs)
+        t, n, f = xs.shape
+        gu = self._gates * self.units
+        kernel = self.kernel.value
+        bias = self._input_bias()
+        per_gate = isinstance(in_masks, list)
+        if per_gate:
+            u = self.units
+            x2s = [(xs * m).reshape(t * n, f) for m in in_masks]
+            z = xp.concatenate([x2 @ kernel[:, g * u:(g + 1) * u] for g, x2 in enumerate(x2s)], axis=1)
+        else:
+            x2 = (xs * in_masks if in_masks is not None else xs).reshape(t * n, f)
+            z = x2 @ kernel
+        if bias is not None:
+            z += bias
+
+        def backprop(dz):
+            dz2 = dz.reshape(t * n, gu)
+            if bias is not None:
+                self._add_input_bias_grad(dz2.sum(axis=0))
+            if per_gate:
+                u = self.units
+                dk = xp.concatenate([x2.T @ dz2[:, g * u:(g + 1) * u] for g, x2 in enumerate(x2s)], axis=1)
+                self.kernel.add_grad(dk)
+                dx = 0.0
+                for g, m in enumerate(in_masks):
+                    dx = dx + (dz2[:, g * u:(g + 1) * u] @ kernel[:, g * u:(g + 1) * u].T).reshape(t, n, f) * m
+                return dx
+            self.kernel.add_grad(x2.T @ dz2)
+            dx = (dz2 @ kernel.T).reshape(t, n, f)
+            return dx * in_masks if in_masks is not None else dx
+
+        return z.reshape(t, n, gu), backprop
+
+    # ---------------------------------------------------------- the loop
+    def _split_inputs(self, inputs, mask):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if isinstance(inputs, (list, tuple)):
+            x, states = inputs[0], list(inputs[1:])
+            if len(states) != self._state_count:
+                raise ValueError(f"Layer {self.name!r} expects {self._state_count} initial state(s), "
+                                 f"but it received {len(states)} initial state(s).")
+            return x, states, mask
+        return inputs, None, mask
+
+    def forward(self, inputs, training=False, mask=None):
+        x, given_states, mask = self._split_inputs(inputs, mask)
+        if x.ndim != 3:
+            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected ndim=3, "
+                             f"found ndim={x.ndim}. Full shape received: {tuple(x.shape)}")
+        xp = backend.array_module(x)
+        n, t_steps, in_dim = x.shape
+        dtype = x.dtype
+        u = self.units
+        states = ([xp.asarray(s, dtype=dtype) for s in given_states] if given_states is not None
+                  else [xp.zeros((n, u), dtype=dtype) for _ in range(self._state_count)])
+        xs = x.transpose(1, 0, 2)
+        m = None if mask is None else xp.asarray(mask).astype(bool).T[:, :, None]
+        if self.go_backwards:
+            xs = xs[::-1]
+            m = None if m is None else m[::-1]
+        in_masks, rec_masks = self._dropout_masks(training, xp, n, in_dim, dtype)
+        xz, project_bp = self._project(xs, in_masks)
+        outputs = xp.empty((t_steps, n, u), dtype=dtype)
+        caches = []
+        for t in range(t_steps):
+            new_states, cache = self._step(xz[t], states, rec_masks)
+            h = new_states[0]
+            if m is not None:
+                mt = m[t]
+                prev = xp.zeros_like(h) if self.zero_output_for_mask else states[0]
+                outputs[t] = xp.where(mt, h, prev)
+                new_states = [xp.where(mt, ns, s) for ns, s in zip(new_states, states)]
+            else:
+                outputs[t] = h
+            caches.append(cache)
+            states = new_states
+        final_states = states
+        y = outputs.transpose(1, 0, 2) if self.return_sequences else outputs[-1]
+        result = [y] + list(final_states) if self.return_state else y
+        mf = None if m is None else m.astype(dtype)
+
+        def backprop(d):
+            if self.return_state:
+                dy, d_final = d[0], list(d[1:])
+            else:
+                dy, d_final = d, [None] * self._state_count
+            dstates = [xp.zeros((n, u), dtype=dtype) if ds is None else ds for ds in d_final]
+            douts = dy.transpose(1, 0, 2) if self.return_sequences else None
+            dxz = xp.empty_like(xz)
+            dweights = self._grad_buffers(xp, dtype)
+            for t in reversed(range(t_steps)):
+                if self.return_sequences:
+                    do = douts[t]
+                else:
+                    do = dy if t == t_steps - 1 else None
+                if mf is not None:
+                    mt = mf[t]
+                    d_new = [mt * (dstates[0] + do if do is not None else dstates[0])]
+                    d_new += [mt * ds for ds in dstates[1:]]
+                    passthrough = [(1.0 - mt) * ds for ds in dstates]
+                    if do is not None and not self.zero_output_for_mask:
+                        passthrough[0] = passthrough[0] + (1.0 - mt) * do
+                else:
+                    d_new = [dstates[0] + do if do is not None else dstates[0]] + dstates[1:]
+                    passthrough = None
+                dxz[t], d_prev = self._step_backward(d_new, caches[t], rec_masks, dweights)
+                dstates = d_prev if passthrough is None else [a + b for a, b in zip(d_prev, passthrough)]
+            self._apply_grad_buffers(dweights)
+            dxs = project_bp(dxz)
+            if self.go_backwards:
+                dxs = dxs[::-1]
+            dx = dxs.transpose(1, 0, 2)
+            if given_states is not None:
+                return [dx] + list(dstates)
+            return dx
+
+        return result, backprop
+
+    def _grad_buffers(self, xp, dtype):
+        return {"recurrent_kernel": xp.zeros(self.recurrent_kernel.shape, dtype=dtype)}
+
+    def _apply_grad_buffers(self, buffers):
+        self.recurrent_kernel.add_grad(buffers["recurrent_kernel"])
+
+    # --------------------------------------------------------------- config
+    def get_config(self):
+        return {**super().get_config(), "return_sequences": self.return_sequences,
+                "return_state": self.return_state, "go_backwards": self.go_backwards,
+                "stateful": self.stateful, "unroll": self.unroll,
+                "zero_output_for_mask": self.zero_output_for_mask, "units": self.units,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint),
+                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
+
+
+@register
+class SimpleRNN(_RNN):
+    """``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``."""
+
+    _gates = 1
+    _state_count = 1
+
+    def _step(self, xz, states, rec_masks):
+        h_prev = states[0]
+        h_in = h_prev * rec_masks[0] if rec_masks is not None else h_prev
+        h, act_bp = self.activation.forward(xz + h_in @ self.recurrent_kernel.value)
+        return [h], (h_in, act_bp)
+
+    def _step_backward(self, d_new, cache, rec_masks, buffers):
+        h_in, act_bp = cache
+        dz = act_bp(d_new[0])
+        buffers["recurrent_kernel"] += h_in.T @ dz
+        dh = dz @ self.recurrent_kernel.value.T
+        if rec_masks is not None:
+            dh = dh * rec_masks[0]
+        return dz, [dh]
+
+
+@register
+class LSTM(_RNN):
+    """Long short-term memory: states [h, c]; gates i, f, c, o in the kernels' column blocks."""
+
+    _gates = 4
+    _state_count = 2
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def _build_bias(self):
+        bias = super()._build_bias()
+        if self.unit_forget_bias:
+            u = self.units
+            value = bias.numpy()
+            value[u:2 * u] = 1.0
+            value[:u] = np.asarray(self.bias_initializer((u,), dtype=self.dtype))
+            value[2 * u:] = np.asarray(self.bias_initializer((2 * u,), dtype=self.dtype))
+            bias.assign(value)
+        return bias
+
+    def _step(self, xz, states, rec_masks):
+        h_prev, c_prev = states
+        u = self.units
+        z = xz + _rec_forward(h_prev, self.recurrent_kernel.value, rec_masks, u, (0, 1, 2, 3))
+        ra, act = self.recurrent_activation, self.activation
+        i, bi = ra.forward(z[:, :u])
+        f, bf = ra.forward(z[:, u:2 * u])
+        g, bg = act.forward(z[:, 2 * u:3 * u])
+        o, bo = ra.forward(z[:, 3 * u:])
+        c = f * c_prev + i * g
+        ac, bac = act.forward(c)
+        h = o * ac
+        return [h, c], (h_prev, c_prev, i, f, g, o, ac, bi, bf, bg, bo, bac)
+
+    def _step_backward(self, d_new, cache, rec_masks, buffers):
+        dh, dc_next = d_new
+        h_prev, c_prev, i, f, g, o, ac, bi, bf, bg, bo, bac = cache
+        xp = backend.array_module(dh)
+        do = dh * ac
+        dc = dc_next + bac(dh * o)
+        dz = xp.concatenate([bi(dc * g), bf(dc * c_prev), bg(dc * i), bo(do)], axis=1)
+        dh_prev = _rec_backward(dz, h_prev, self.recurrent_kernel.value, rec_masks, self.units, (0, 1, 2, 3),
+                                buffers["recurrent_kernel"])
+        return dz, [dh_prev, dc * f]
+
+    def get_config(self):
+        return {**super().get_config(),
+                "recurrent_activation": activations.serialize(self.recurrent_activation),
+                "unit_forget_bias": self.unit_forget_bias}
+
+
+@register
+class GRU(_RNN):
+    """Gated recurrent unit: gates z, r, h; ``reset_after`` applies the reset gate after the
+    recurrent product (bias ``(2, 3 * units)``) or before it (bias ``(3 * units,)``)."""
+
+    _gates = 3
+    _state_count = 1
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 reset_after=True, **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = bool(reset_after)
+
+    def _build_bias(self):
+        shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+        return self.add_weight("bias", shape, self.bias_initializer, self.bias_regularizer, self.bias_constraint)
+
+    def _input_bias(self):
+        if self.bias is None:
+            return None
+        return self.bias.value[0] if self.reset_after else self.bias.value
+
+    def _add_input_bias_grad(self, g):
+        if self.reset_after:
+            xp = backend.array_module(g)
+            self.bias.add_grad(xp.stack([g, xp.zeros_like(g)]))
+        else:
+            self.bias.add_grad(g)
+
+    def _grad_buffers(self, xp, dtype):
+        buffers = super()._grad_buffers(xp, dtype)
+        if self.reset_after and self.bias is not None:
+            buffers["recurrent_bias"] = xp.zeros((3 * self.units,), dtype=dtype)
+        return buffers
+
+    def _apply_grad_buffers(self, buffers):
+        super()._apply_grad_buffers(buffers)
+        if "recurrent_bias" in buffers:
+            xp = backend.array_module(buffers["recurrent_bias"])
+            rb = buffers["recurrent_bias"]
+            self.bias.add_grad(xp.stack([xp.zeros_like(rb), rb]))
+
+    def _step(self, xz, states, rec_masks):
+        h_prev = states[0]
+        u = self.units
+        rk = self.recurrent_kernel.value
+        ra, act = self.recurrent_activation, self.activation
+        if self.reset_after:
+            rec = _rec_forward(h_prev, rk, rec_masks, u, (0, 1, 2))
+            if self.bias is not None:
+                rec = rec + self.bias.value[1]
+            z, bz = ra.forward(xz[:, :u] + rec[:, :u])
+            r, br = ra.forward(xz[:, u:2 * u] + rec[:, u:2 * u])
+            rec_h = rec[:, 2 * u:]
+            hh, bh = act.forward(xz[:, 2 * u:] + r * rec_h)
+            cache = (h_prev, z, r, hh, bz, br, bh, rec_h)
+        else:
+            rec = _rec_forward(h_prev, rk, rec_masks, u, (0, 1))
+            z, bz = ra.forward(xz[:, :u] + rec[:, :u])
+            r, br = ra.forward(xz[:, u:2 * u] + rec[:, u:])
+            h_in = h_prev * rec_masks[2] if rec_masks is not None else h_prev
+            rh = r * h_in
+            hh, bh = act.forward(xz[:, 2 * u:] + rh @ rk[:, 2 * u:])
+            cache = (h_prev, z, r, hh, bz, br, bh, (h_in, rh))
+        h = z * h_prev + (1.0 - z) * hh
+        return [h], cache
+
+    def _step_backward(self, d_new, cache, rec_masks, buffers):
+        dh = d_new[0]
+        h_prev, z, r, hh, bz, br, bh, extra = cache
+        xp = backend.array_module(dh)
+        u = self.units
+        rk = self.recurrent_kernel.value
+        dpre_z = bz(dh * (h_prev - hh))
+        dpre_h = bh(dh * (1.0 - z))
+        dh_prev = dh * z
+        d_rk = buffers["recurrent_kernel"]
+        if self.reset_after:
+            rec_h = extra
+            dpre_r = br(dpre_h * rec_h)
+            drec = xp.concatenate([dpre_z, dpre_r, dpre_h * r], axis=1)
+            if "recurrent_bias" in buffers:
+                buffers["recurrent_bias"] += drec.sum(axis=0)
+            dh_prev = dh_prev + _rec_backward(drec, h_prev, rk, rec_masks, u, (0, 1, 2), d_rk)
+        else:
+            h_in, rh = extra
+            d_rk[:, 2 * u:] += rh.T @ dpre_h
+            d_rh = dpre_h @ rk[:, 2 * u:].T
+            dpre_r = br(d_rh * h_in)
+            d_hin = d_rh * r
+            dh_prev = dh_prev + (d_hin * rec_masks[2] if rec_masks is not None else d_hin)
+            drec = xp.concatenate([dpre_z, dpre_r], axis=1)
+            dh_prev = dh_prev + _rec_backward(drec, h_prev, rk, rec_masks, u, (0, 1), d_rk)
+        return xp.concatenate([dpre_z, dpre_r, dpre_h], axis=1), [dh_prev]
+
+    def get_config(self):
+        return {**super().get_config(),
+                "recurrent_activation": activations.serialize(self.recurrent_activation),
+                "reset_after": self.reset_after}
