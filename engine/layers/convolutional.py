@@ -120,7 +120,7 @@ class _BaseConv(Layer):
         return self._from4(y), backprop
 
     def _bias_config(self):
-        return {"use_bias": self.use_bias, "bias_initializer": _ser(initializers, self.bias_initializer),
+        return {"activity_regularizer": _ser(regularizers, self.activity_regularizer), "use_bias": self.use_bias, "bias_initializer": _ser(initializers, self.bias_initializer),
                 "bias_regularizer": _ser(regularizers, self.bias_regularizer),
                 "bias_constraint": _ser(constraints, self.bias_constraint)}
 

@@ -42,6 +42,7 @@ class _SpatialDropout(Dropout):
 
     def get_config(self):
         cfg = {**Layer.get_config(self), "rate": self.rate, "seed": self.seed}
+        cfg.pop("trainable")
         if self.rank > 1:
             cfg["data_format"] = self.data_format
         return cfg

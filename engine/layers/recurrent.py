@@ -314,6 +314,7 @@ class _RNN(Layer):
                 "kernel_constraint": constraints.serialize(self.kernel_constraint),
                 "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
                 "bias_constraint": constraints.serialize(self.bias_constraint),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
                 "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
 
 
@@ -329,6 +330,11 @@ class SimpleRNN(_RNN):
         h_in = h_prev * rec_masks[0] if rec_masks is not None else h_prev
         h, act_bp = self.activation.forward(xz + h_in @ self.recurrent_kernel.value)
         return [h], (h_in, act_bp)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("seed")
+        return config
 
     def _step_backward(self, d_new, cache, rec_masks, buffers):
         h_in, act_bp = cache

@@ -71,8 +71,7 @@ class _ZeroPadding(_Spatial):
         cfg = {**super().get_config(), "padding": [list(p) for p in self.padding]}
         if self.rank == 1:
             cfg["padding"] = list(self.padding[0])
-        else:
-            cfg["data_format"] = self.data_format
+        cfg["data_format"] = self.data_format
         return cfg
 
 

@@ -95,3 +95,21 @@ def test_layer_loaded_from_keras_json_matches_keras(name):
     data = np.load(FIXTURES / f"{name}.npz")
     model = model_from_json(case["model_json"])
     run_and_compare(model, case, data)
+
+
+def test_layer_configs_have_keras_keys_and_values():
+    """get_config() of each layer equals the config Keras wrote for the same constructor arguments."""
+    from engine.saving.serialization import keras3_layer_config
+
+    for name, case in sorted(CASES.items()):
+        model = build_model(case)
+        written = [l for l in json.loads(case["model_json"])["config"]["layers"]
+                   if l["class_name"] not in ("InputLayer", "NotEqual", "Any")]
+        ours = [l for l in model.layers if type(l).__name__ != "InputLayer"]
+        assert [l["class_name"] for l in written] == [type(l).__name__ for l in ours], name
+        for kl, layer in zip(written, ours):
+            if type(layer).__module__ == "engine.layers.core":
+                continue
+            expected = {k: v for k, v in kl["config"].items() if k not in ("name", "layer", "backward_layer")}
+            actual = {k: v for k, v in keras3_layer_config(layer).items() if k not in ("name", "layer", "backward_layer")}
+            assert actual == expected, f"{name}: {kl['class_name']}"
