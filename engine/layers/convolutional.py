@@ -72,6 +72,10 @@ class _BaseConv(Layer):
             raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected "
                              f"ndim={self.rank + 2}, found ndim={len(input_shape)}. Full shape received: {input_shape}")
         spatial = self._out_spatial(self._spatial(input_shape))
+        if any(s is not None and s <= 0 for s in spatial):
+            raise ValueError(f"Computed output size would be negative or zero for layer {self.name!r}: input shape "
+                             f"{input_shape}, kernel_size={self.kernel_size}, strides={self.strides}, "
+                             f"padding={self.padding!r}")
         c = self._out_channels(input_shape)
         if self.data_format == "channels_first":
             return (input_shape[0], c) + spatial

@@ -31,6 +31,10 @@ class _Pooling(Layer):
         spatial = input_shape[2:] if cf else input_shape[1:-1]
         out = tuple(ops.output_length(s, k, st, 1, self.padding)
                     for s, k, st in zip(spatial, self.pool_size, self.strides))
+        if any(s is not None and s <= 0 for s in out):
+            raise ValueError(f"Computed output size would be negative or zero for layer {self.name!r}: input shape "
+                             f"{input_shape}, pool_size={self.pool_size}, strides={self.strides}, "
+                             f"padding={self.padding!r}")
         if cf:
             return (input_shape[0], input_shape[1]) + out
         return (input_shape[0],) + out + (input_shape[-1],)
