@@ -208,6 +208,58 @@ def _is_ref(x) -> bool:
     return isinstance(x, (list, tuple)) and len(x) == 3 and isinstance(x[0], str)
 
 
+def _entry_name(entry):
+    if not isinstance(entry, dict):
+        raise ValueError(f"Each entry of 'layers' must be a dict, got {entry!r}")
+    name = entry.get("name") or (entry.get("config") or {}).get("name")
+    if not isinstance(name, str):
+        raise ValueError(f"Layer entry without a name: {entry!r}")
+    return name
+
+
+def _flat_refs(refs):
+    if _is_ref(refs):
+        return [refs]
+    if isinstance(refs, dict):
+        return [r for v in refs.values() for r in _flat_refs(v)]
+    if isinstance(refs, list):
+        return [r for v in refs for r in _flat_refs(v)]
+    return []
+
+
+def _call_refs(node):
+    """Every keras_history triple in a Keras 3 node's arguments other than ``mask`` / ``training``."""
+    if not isinstance(node, dict):
+        return []
+    values = list(node.get("args") or [])
+    values += [v for k, v in (node.get("kwargs") or {}).items() if k not in ("mask", "training")]
+    refs = []
+    for value in values:
+        refs.extend(_tensor_refs(value) or [])
+    return refs
+
+
+def _needed_layers(config):
+    """Names of the layers the outputs depend on (through call arguments, not masks).
+
+    Keras 3 records how it computed an implicit mask (``NotEqual`` / ``Any`` op
+    nodes after a Masking layer) as layers feeding only ``mask=`` arguments;
+    fitq propagates masks itself, so those are left out.
+    """
+    deps = {}
+    for entry in config["layers"]:
+        name = _entry_name(entry)
+        deps[name] = {ref[0] for node in (entry.get("inbound_nodes") or []) for ref in _call_refs(node)}
+    needed = set()
+    stack = [r[0] for r in _flat_refs(config.get("output_layers")) + _flat_refs(config.get("input_layers"))]
+    while stack:
+        name = stack.pop()
+        if name not in needed and name in deps:
+            needed.add(name)
+            stack.extend(deps[name])
+    return needed
+
+
 def functional_from_config(config):
     """A Functional model from a Keras 3 (or Keras 2) Functional config.
 
@@ -220,15 +272,15 @@ def functional_from_config(config):
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise ValueError("A Functional config needs a 'layers' list")
     config = keras2.upgrade_functional_config(config)
+    needed = _needed_layers(config)
     created, pending, offset, order = {}, {}, {}, []
     for entry in config["layers"]:
-        if not isinstance(entry, dict):
-            raise ValueError(f"Each entry of 'layers' must be a dict, got {entry!r}")
-        layer = deserialize_layer(entry)
-        name = entry.get("name") or (entry.get("config") or {}).get("name") or layer.name
+        name = _entry_name(entry)
+        if name not in needed:
+            continue
         if name in created:
             raise ValueError(f'The name "{name}" is used 2 times in the model. All layer names should be unique.')
-        created[name] = layer
+        created[name] = deserialize_layer(entry)
         nodes = entry.get("inbound_nodes") or []
         if not isinstance(nodes, list):
             raise ValueError(f"'inbound_nodes' of layer {name!r} must be a list")
@@ -284,8 +336,8 @@ def functional_from_config(config):
     return Model(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
 
 
-def _node_inputs(node, user, tensor_at):
-    """What to call a layer with for one Keras 3 inbound node: a tensor or a list; None if not ready."""
+def _node_refs(node, user):
+    """(keras_history triples of a Keras 3 inbound node's inputs, whether it is a single-tensor call)."""
     if not isinstance(node, dict):
         raise ValueError(f"Invalid inbound node of layer {user!r}: {node!r}")
     args = node.get("args") or []
@@ -295,11 +347,8 @@ def _node_inputs(node, user, tensor_at):
         tensors = _tensor_refs(arg)
         if tensors is None:
             raise ValueError(f"Layer {user!r} is called with a non-tensor argument {arg!r}; fitq cannot rebuild it")
-        if i == 0 and isinstance(arg, dict) and len(args) == 1:
-            flat.extend(tensors)
-        else:
-            single = False
-            flat.extend(tensors)
+        single = single and i == 0 and isinstance(arg, dict) and len(args) == 1
+        flat.extend(tensors)
     for key, value in kwargs.items():
         tensors = _tensor_refs(value)
         if key in ("mask", "training") or not tensors:
@@ -310,6 +359,12 @@ def _node_inputs(node, user, tensor_at):
         flat.extend(tensors)
     if not flat:
         raise ValueError(f"An inbound node of layer {user!r} has no input tensors")
+    return flat, single
+
+
+def _node_inputs(node, user, tensor_at):
+    """What to call a layer with for one Keras 3 inbound node: a tensor or a list; None if not ready."""
+    flat, single = _node_refs(node, user)
     resolved = [tensor_at(ref, user) for ref in flat]
     if any(t is None for t in resolved):
         return None

@@ -108,6 +108,13 @@ def test_keras3_shared_layer_and_nested_models_keep_their_calls():
     assert model.count_params() == sum(a.size for a in arrays("nested_shared/w"))
 
 
+def test_keras3_mask_op_layers_are_left_out():
+    config = json.loads(MODELS["masked_rnn"])
+    assert {"NotEqual", "Any"} <= {e["class_name"] for e in config["config"]["layers"]}
+    model = engine.model_from_json(MODELS["masked_rnn"])
+    assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "Masking", "LSTM", "Dense"]
+
+
 def test_keras3_dtype_policies_module_keys_and_unknown_off_options_are_accepted():
     config = json.loads(MODELS["mlp"])
     dense = config["config"]["layers"][1]
