@@ -37,11 +37,9 @@ def _is_keras2_node(node) -> bool:
 
 
 def is_keras2_functional(config: dict) -> bool:
-    """Whether a Functional config is in Keras 2's form (list-form nodes, or no ``module`` keys)."""
+    """Whether a Functional config is in Keras 2's form: its inbound nodes are lists, not args/kwargs dicts."""
     entries = [e for e in config["layers"] if isinstance(e, dict)]
-    if any(_is_keras2_node(n) for e in entries for n in (e.get("inbound_nodes") or [])):
-        return True
-    return bool(entries) and not any("module" in e for e in entries)
+    return any(_is_keras2_node(n) for e in entries for n in (e.get("inbound_nodes") or []))
 
 
 def _sequential_has_input(config) -> bool:

@@ -3,7 +3,9 @@
 Members: ``config.json`` (the Keras 3 model config, plus ``compile_config``
 when the model is compiled), ``metadata.json``, and ``model.weights.npz``
 (keys as :mod:`engine.saving.weights_io`). ``load_model`` also reads real
-Keras 3 ``.keras`` files (weights in ``model.weights.h5``, needs h5py).
+Keras 3 ``.keras`` files (weights in ``model.weights.h5``) and Keras 2 ``.h5``
+model files (``model_config`` / ``training_config`` attributes and
+``model_weights``), both with h5py.
 The optimizer's state (slots, iteration count) is not saved.
 """
 from __future__ import annotations
@@ -89,9 +91,28 @@ def save_model(model, filepath, overwrite=True) -> None:
     os.replace(tmp, filepath)
 
 
+def load_legacy_h5_model(filepath, compile=True):
+    """A model from a Keras 2 ``.h5`` model file."""
+    h5py = weights_io._h5py()
+    with h5py.File(filepath, "r") as f:
+        if "model_config" not in f.attrs:
+            raise ValueError(f"{filepath!r} is a weights file, not a model file (no model_config)")
+        config = json.loads(weights_io._text(f.attrs["model_config"]))
+        training = f.attrs.get("training_config")
+    model = serialization.deserialize_layer(config)
+    weights_io.load_legacy_h5(model, filepath)
+    if compile and training is not None:
+        training = json.loads(weights_io._text(training))
+        training["optimizer"] = training.pop("optimizer_config", None)
+        compile_from_config(model, training)
+    return model
+
+
 def load_model(filepath, compile=True):
-    """The model saved at ``filepath`` by :func:`save_model` (or by Keras 3's ``model.save``)."""
+    """The model saved at ``filepath`` by :func:`save_model` (or by Keras 3's ``model.save``, or Keras 2's)."""
     filepath = os.fspath(filepath)
+    if os.path.exists(filepath) and weights_io._is_h5(filepath):
+        return load_legacy_h5_model(filepath, compile=compile)
     if not zipfile.is_zipfile(filepath):
         raise ValueError(f"{filepath!r} is not a model file (a zip archive written by model.save)")
     with zipfile.ZipFile(filepath) as zf:

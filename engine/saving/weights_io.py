@@ -1,5 +1,6 @@
-"""Weights files: fitq's ``.npz`` (keys "layer_name/weight_name", in ``get_weights`` order) and
-Keras 3's ``.weights.h5`` (read and written with h5py when it is installed).
+"""Weights files: fitq's ``.npz`` (keys "layer_name/weight_name", in ``get_weights`` order),
+Keras 3's ``.weights.h5`` (read and written with h5py when it is installed) and Keras 2's
+``.h5`` weights (read).
 
 Keras 3's h5 layout: ``layers/<key>/vars/<i>``, where ``<key>`` is the layer's
 class name in snake case, numbered within its parent ("dense", "dense_1", ...;
@@ -71,7 +72,13 @@ def load_weights(model, filepath, skip_mismatch=False, by_name=False) -> None:
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No weights file at {filepath!r}")
     if _is_h5(filepath):
-        load_keras_h5(model, filepath, skip_mismatch=skip_mismatch)
+        h5py = _h5py()
+        with h5py.File(filepath, "r") as f:
+            legacy = "layer_names" in f.attrs or "model_weights" in f
+        if legacy:
+            load_legacy_h5(model, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
+        else:
+            load_keras_h5(model, filepath, skip_mismatch=skip_mismatch)
         return
     with np.load(filepath, allow_pickle=False) as data:
         stored = {k: data[k] for k in data.files}
@@ -191,3 +198,42 @@ def load_keras_h5(model, filepath, skip_mismatch=False) -> None:
                 updates.append((var, value))
     for var, value in updates:
         var.assign(value)
+
+
+# ------------------------------------------------------------ Keras 2 h5
+def _text(value) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def load_legacy_h5(model, filepath, skip_mismatch=False, by_name=False) -> None:
+    """Reads Keras 2's h5 weights (``save_weights("x.h5")`` or the ``model_weights`` of a saved model).
+
+    The file lists ``layer_names``; each layer's group lists its ``weight_names``. Layers
+    with weights are matched to ``model.layers`` with weights in order, or by name when
+    ``by_name`` (layers missing from the file are left alone).
+    """
+    h5py = _h5py()
+    with h5py.File(filepath, "r") as f:
+        group = f["model_weights"] if "model_weights" in f else f
+        stored = []
+        for name in (_text(n) for n in group.attrs["layer_names"]):
+            weight_names = [_text(w) for w in group[name].attrs["weight_names"]]
+            if weight_names:
+                stored.append((name, [np.asarray(group[name][w]) for w in weight_names]))
+    targets = [layer for layer in model.layers if layer.weights]
+    if by_name:
+        by = {layer.name: layer for layer in targets}
+        pairs = [(by[name], name, values) for name, values in stored if name in by]
+    else:
+        if len(stored) != len(targets):
+            raise ValueError(f"{filepath!r} holds weights for {len(stored)} layers, but the model has "
+                             f"{len(targets)} layers with weights")
+        pairs = [(layer, name, values) for layer, (name, values) in zip(targets, stored)]
+    for layer, name, values in pairs:
+        shapes = [tuple(v.shape) for v in values]
+        if shapes != [w.shape for w in layer.weights]:
+            if skip_mismatch:
+                continue
+            raise ValueError(f"Layer {layer.name!r} has weight shapes {[w.shape for w in layer.weights]}, but "
+                             f"{filepath!r} holds {shapes} for layer {name!r}")
+        layer.set_weights(values)

@@ -363,3 +363,20 @@ def test_keras_2_3_optimizer_keys_in_a_compile_config(tmp_path):
     loaded = engine.load_model(path)
     assert type(loaded.optimizer).__name__ == "Adam"
     assert loaded.optimizer.get_config()["learning_rate"] == pytest.approx(0.02)
+
+
+def test_loads_a_keras2_h5_model_file_compiled_and_its_weights():
+    pytest.importorskip("h5py")
+    path = CORE / "keras_two_output_legacy.h5"
+    model = engine.load_model(path)
+    x = arrays("two_output/x")[0]
+    for p, e in zip(model.predict(x, verbose=0), arrays("two_output/pred"), strict=True):
+        np.testing.assert_allclose(p, e, rtol=1e-5, atol=1e-6)
+    assert model.compiled and model.optimizer.get_config()["learning_rate"] == pytest.approx(0.003)
+    fresh = engine.model_from_json(MODELS["two_output"])
+    fresh.load_weights(path)
+    for a, b in zip(fresh.get_weights(), arrays("two_output/w"), strict=True):
+        np.testing.assert_array_equal(a, b)
+    fresh = engine.model_from_json(MODELS["two_output"])
+    fresh.load_weights(path, by_name=True)
+    np.testing.assert_array_equal(fresh.get_layer("out_b").get_weights()[0], arrays("two_output/w")[4])
