@@ -1,10 +1,15 @@
-"""``MappedArray``: a ``.npy`` array (alone, or stored uncompressed inside an ``.npz``) read by rows
-from a memory map, so arrays larger than memory can be batched.
+"""``MappedArray``: a ``.npy`` array (alone, or stored uncompressed inside an ``.npz``) with random
+access by rows, so arrays larger than memory can be batched.
 
-Rows are copied out of the map and the map's pages are then released from the process
-(``madvise(MADV_DONTNEED)``; the data stays in the page cache), so reading a whole file batch by
-batch keeps the resident set at about one batch. Only the path and header travel when the object
-is sent to a worker process; each process opens its own map.
+The array is addressed in place in the file, never loaded. Rows (an index, a slice or an index
+array along the first axis of a C-ordered array) are read with positional reads (``os.preadv``,
+one per run of consecutive rows) straight into the batch: the GIL is released while the kernel
+copies, so a prefetch thread overlaps with training, and no file page is mapped into the process,
+so the resident set stays at the batches themselves. Every other key goes through a read-only
+``np.memmap`` of the same bytes, whose pages are released from the process after each read
+(``madvise(MADV_DONTNEED)``; kernels map file pages in folios of up to 2 MiB, so scattered reads
+through a map would otherwise hold far more than they read). Only the path and header travel when
+the object is sent to a worker process; each process opens the file itself.
 """
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ import mmap
 import os
 
 import numpy as np
+
+_MAX_READ = 1 << 28
 
 
 def read_npy_header(f):
@@ -31,8 +38,8 @@ def read_npy_header(f):
 class MappedArray:
     """Read-only rows of the array whose ``.npy`` header starts at ``header_offset`` in ``path``.
 
-    ``shape``, ``dtype``, ``ndim`` and ``len()`` as an ndarray's; ``a[key]`` (int, slice or index
-    array along the first axis, or any NumPy key) returns an in-memory copy.
+    ``shape``, ``dtype``, ``ndim`` and ``len()`` as an ndarray's; ``a[key]`` returns an in-memory
+    copy (``a[rows]``, ``a[lo:hi]``, ``a[i]``, ``a[rows, cols]``, any NumPy key).
     """
 
     def __init__(self, path, header_offset=0):
@@ -44,6 +51,7 @@ class MappedArray:
             self.data_offset = f.tell()
         self.shape = tuple(shape)
         self._map = None
+        self._fd = None
 
     @property
     def ndim(self) -> int:
@@ -52,6 +60,10 @@ class MappedArray:
     @property
     def nbytes(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
 
     def __len__(self) -> int:
         if not self.shape:
@@ -71,9 +83,36 @@ class MappedArray:
         return self._map
 
     def __getitem__(self, key):
-        array = self._array()
-        out = np.array(array[key])
+        rows_key, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
+        if self.ndim and not self.fortran_order and self.nbytes and _is_row_key(rows_key):
+            rows = np.arange(self.shape[0])[rows_key]
+            out = self._read_rows(np.atleast_1d(rows))
+            if np.ndim(rows) == 0:
+                out = out[0]
+                return np.array(out[tuple(rest)]) if rest else out
+            return np.array(out[(slice(None),) + tuple(rest)]) if rest else out
+        out = np.array(self._array()[key])
         self.release()
+        return out
+
+    def _read_rows(self, rows):
+        """``rows`` (1-D ints) copied into a new array, one positional read per run of consecutive rows."""
+        out = np.empty((len(rows),) + self.shape[1:], dtype=self.dtype)
+        if not len(rows):
+            return out
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        buffer = memoryview(out.reshape(-1).view(np.uint8))
+        row_bytes = self.row_bytes
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1, [len(rows)]])
+        for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist()):
+            position = self.data_offset + int(rows[lo]) * row_bytes
+            view = buffer[lo * row_bytes:hi * row_bytes]
+            while len(view):
+                done = os.preadv(self._fd, [view[:_MAX_READ]], position)
+                if done <= 0:
+                    raise OSError(f"{self.path}: the file ended before row {int(rows[lo])} of {self.shape[0]}")
+                view, position = view[done:], position + done
         return out
 
     def release(self):
@@ -85,12 +124,33 @@ class MappedArray:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_map"] = None
+        state["_fd"] = None
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
 
+    def close(self):
+        """Closes the file and drops the map (both reopen on the next read)."""
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._map = None
+
+    def __del__(self):
+        self.close()
+
+
+def _is_row_key(key) -> bool:
+    """An int, a slice or a 1-D integer array / list: a selection of whole rows."""
+    if isinstance(key, (int, np.integer, slice)) and not isinstance(key, bool):
+        return True
+    if isinstance(key, (list, np.ndarray)):
+        array = np.asarray(key)
+        return array.ndim == 1 and (array.dtype.kind in "iu" or array.size == 0)
+    return False
+
 
 def open_npy(path) -> MappedArray:
-    """The array of a ``.npy`` file, memory-mapped."""
+    """The array of a ``.npy`` file, addressed in place (never loaded whole)."""
     return MappedArray(path)

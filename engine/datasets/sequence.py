@@ -35,9 +35,11 @@ class ArraySequence(Sequence):
     """Batches ``(x, y[, sample_weight])`` (just ``x`` when ``y`` is None) of ``batch_size`` rows.
 
     ``x`` / ``y`` / ``sample_weight``: an array-like, a list of them (by position) or a dict (by
-    name). ``indices`` restricts the rows (e.g. a training split). Each epoch visits every row once,
-    in a new order when ``shuffle`` (seeded by ``(seed, epoch)`` when ``seed`` is given); the rows of
-    one batch are read in file order.
+    name). ``indices`` restricts the rows (e.g. a training split). Each epoch visits every row once:
+    ``shuffle=True`` draws a new row order each epoch, ``"batch"`` keeps each batch's rows together
+    and shuffles the order of the batches (Keras's shuffle for HDF5-like data: each batch is one
+    contiguous read), False keeps the file order. Shuffles are seeded by ``(seed, epoch)`` when
+    ``seed`` is given. The rows of one batch are read in file order.
     """
 
     def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=True, seed=None, indices=None):
@@ -48,6 +50,8 @@ class ArraySequence(Sequence):
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+        if shuffle not in (True, False, "batch"):
+            raise ValueError(f'`shuffle` must be True, False or "batch", got {shuffle!r}')
         self.shuffle, self.seed = shuffle, seed
         self.indices = np.arange(lengths.pop()) if indices is None else np.asarray(indices, dtype=np.int64)
         self.epoch = 0
@@ -59,6 +63,10 @@ class ArraySequence(Sequence):
             return
         rng = np.random.default_rng([self.seed, self.epoch]) if self.seed is not None \
             else engine_random.global_generator()
+        if self.shuffle == "batch":
+            self.order = self.indices
+            self.blocks = rng.permutation(len(self))
+            return
         self.order = rng.permutation(self.indices)
 
     def __len__(self):
@@ -67,7 +75,8 @@ class ArraySequence(Sequence):
     def __getitem__(self, index):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} is out of range for an ArraySequence of {len(self)} batches")
-        rows = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
+        block = int(self.blocks[index]) if self.shuffle == "batch" else index
+        rows = np.sort(self.order[block * self.batch_size:(block + 1) * self.batch_size])
         x = _take(self.x, rows)
         if self.y is None:
             return x

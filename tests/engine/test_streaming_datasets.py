@@ -23,7 +23,12 @@ def test_npy_rows_are_read_from_the_map(tmp_path):
     np.testing.assert_array_equal(x[[7, 2, 19]], data[[7, 2, 19]])
     np.testing.assert_array_equal(x[3:6], data[3:6])
     np.testing.assert_array_equal(x[4], data[4])
+    np.testing.assert_array_equal(x[[2, 9], 1:], data[[2, 9], 1:])
+    np.testing.assert_array_equal(x[data[:, 0] > 40], data[data[:, 0] > 40])
     assert type(x[[1]]) is np.ndarray
+    np.save(tmp_path / "f.npy", np.asfortranarray(data))
+    fortran = open_npy(tmp_path / "f.npy")
+    np.testing.assert_array_equal(fortran[[7, 2, 19]], data[[7, 2, 19]])
 
 
 def test_reading_a_whole_npy_keeps_resident_memory_near_one_batch(tmp_path):
@@ -155,6 +160,23 @@ def test_array_sequence_trains_like_arrays_and_respects_indices(tmp_path):
     with pytest.raises(ValueError, match="same number of rows"):
         ArraySequence(x, y[:5])
     assert isinstance(seq.x, MappedArray)
+
+
+def test_batch_shuffle_keeps_each_batch_contiguous():
+    x = np.arange(23, dtype=np.float32)[:, None]
+    seq = ArraySequence(x, x, batch_size=5, shuffle="batch", seed=1)
+    epochs = []
+    for _ in range(3):
+        batches = [seq[i][0][:, 0].tolist() for i in range(len(seq))]
+        for batch in batches:
+            assert batch == list(range(int(batch[0]), int(batch[0]) + len(batch)))
+            assert batch[0] % 5 == 0
+        assert sorted(v for b in batches for v in b) == list(range(23))
+        epochs.append([b[0] for b in batches])
+        seq.on_epoch_end()
+    assert len({tuple(e) for e in epochs}) > 1
+    with pytest.raises(ValueError, match="shuffle"):
+        ArraySequence(x, x, shuffle="rows")
 
 
 def test_image_folder_is_a_split_sequence(tmp_path):
