@@ -347,3 +347,79 @@ def test_queue_is_bounded_by_max_queue_size():
         adapter.close()
     assert consumed == list(range(30))
     assert max(gaps) <= 4
+
+
+def test_seed_000_two_input_generator_example():
+    from engine.layers import concatenate
+
+    def generate_model(max_len):
+        seq1 = Input(name="input1", shape=[max_len])
+        seq2 = Input(name="input2", shape=[max_len])
+        x = concatenate([seq1, seq2])
+        pred = layers.Dense(3, activation="sigmoid")(x)
+        model = Model(inputs=[seq1, seq2], outputs=pred)
+        model.compile(optimizer="Adam", loss="binary_crossentropy", metrics=["accuracy"])
+        return model
+
+    def generate_data(train_x_, train_y_, batch_size):
+        np.random.seed(2020)
+        state = np.random.get_state()
+        np.random.shuffle(train_x_)
+        np.random.set_state(state)
+        np.random.shuffle(train_y_)
+        while True:
+            for index in range(0, len(train_x_), batch_size):
+                x1 = train_x_[0][index: index + batch_size]
+                x2 = train_x_[1][index: index + batch_size]
+                y = train_y_[index: index + batch_size]
+                yield ({"input1": x1, "input2": x2}, y)
+
+    x_train1 = np.array(range(1000)).reshape(100, 10)
+    x_train2 = np.array(range(1000)).reshape(100, 10)
+    y_train = np.ones((100, 3))
+    train_num = int(len(x_train1) * 0.8)
+    train_x = [x_train1[:train_num], x_train2[:train_num]]
+    test_x = [x_train1[train_num:], x_train2[train_num:]]
+    train_y = y_train[:train_num]
+    test_y = y_train[train_num:]
+
+    model = generate_model(train_x[0].shape[1])
+    batch_size = 32
+    history = model.fit_generator(generate_data(train_x, train_y, batch_size), validation_data=(test_x, test_y),
+                                  steps_per_epoch=len(train_x[0]) // 32, epochs=10, verbose=0)
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert len(history.history["loss"]) == 10
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+class PidIterator:
+    """An iterator object (not a generator): each worker process draws from its own copy."""
+
+    def __init__(self):
+        self.i = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        import os
+
+        self.i += 1
+        return np.array([[float(os.getpid()), float(self.i)]] * 2), to_categorical([0, 1], 2)
+
+
+def test_iterator_objects_are_copied_to_each_process_as_keras_warns():
+    adapter = StreamDataAdapter(classifier(2), PidIterator(), steps=8, workers=2, use_multiprocessing=True,
+                                max_queue_size=4)
+    try:
+        with adapter.epoch() as batches:
+            rows = [tuple(xs[0][0]) for xs, _, _ in batches]
+    finally:
+        adapter.close()
+    assert len(rows) == 8
+    by_pid = {}
+    for pid, i in rows:
+        by_pid.setdefault(pid, []).append(i)
+    assert len(by_pid) == 2
+    assert all(sorted(draws) == list(range(1, len(draws) + 1)) for draws in by_pid.values())
+    assert leftovers() == (set(), [])
