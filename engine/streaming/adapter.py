@@ -32,21 +32,25 @@ def is_sequence(x) -> bool:
     return hasattr(x, "__getitem__") and hasattr(x, "__len__")
 
 
+def _items(values) -> str:
+    shown = ", ".join(describe(v) for v in list(values)[:4])
+    return shown + (f", ... ({len(values) - 4} more)" if len(values) > 4 else "")
+
+
 def describe(value) -> str:
     """A short description of what a generator yielded: structure, array shapes and dtypes."""
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         return f"array of shape {tuple(value.shape)} and dtype {value.dtype}"
     if isinstance(value, tuple):
-        inner = ", ".join(describe(v) for v in value)
-        return f"a tuple of {len(value)} ({inner})"
+        return f"a tuple of {len(value)} ({_items(value)})"
     if isinstance(value, list):
-        return f"a list of {len(value)} [" + ", ".join(describe(v) for v in value) + "]"
+        return f"a list of {len(value)} [{_items(value)}]"
     if isinstance(value, dict):
-        return "a dict {" + ", ".join(f"{k!r}: {describe(v)}" for k, v in value.items()) + "}"
+        shown = ", ".join(f"{k!r}: {describe(v)}" for k, v in list(value.items())[:4])
+        return "a dict {" + shown + (", ..." if len(value) > 4 else "") + "}"
     if value is None:
         return "None"
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60]}"
+    return f"{type(value).__name__} {repr(value)[:60]}"
 
 
 def _positive_int(value, name, allow_zero=False):
