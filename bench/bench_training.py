@@ -222,8 +222,9 @@ class TorchRunner:
 
 
 # ------------------------------------------------------------------- measuring
-def serve(framework: str) -> None:
-    """A worker process for one framework: reads JSON commands on stdin, answers one JSON line each.
+def serve(framework: str, threads: int) -> None:
+    """A worker process for one framework (``threads`` compute threads): reads JSON commands on
+    stdin, answers one JSON line each.
 
     ``{"cmd": "setup", "workload": name}`` builds the model and data and trains the warm-up
     epoch; ``{"cmd": "train" | "predict", "workload": name}`` answers ``{"seconds": ...}``.
@@ -233,7 +234,11 @@ def serve(framework: str) -> None:
     if framework == "torch":
         import torch
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(threads)
+    else:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
     runner_class = TorchRunner if framework == "torch" else FitqRunner
     runners = {}
     for line in sys.stdin:
@@ -260,9 +265,9 @@ def serve(framework: str) -> None:
 class Worker:
     """The parent's handle on a :func:`serve` process."""
 
-    def __init__(self, framework: str):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", framework], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+    def __init__(self, framework: str, threads: int):
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", framework, "--threads", str(threads)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def ask(self, cmd: str, workload: str) -> dict:
         self.proc.stdin.write(json.dumps({"cmd": cmd, "workload": workload}) + "\n")
@@ -278,13 +283,13 @@ class Worker:
         self.proc.wait()
 
 
-def measure(names, repeats):
+def measure(names, repeats, threads):
     """{workload: {"fitq_train", "torch_train", "fitq_predict", "torch_predict"} in samples/s, or "skipped"}.
 
     Runs alternate between the two worker processes (fitq first on even repeats, torch
     first on odd ones) and each keeps its best rate.
     """
-    workers = {"fitq": Worker("fitq"), "torch": Worker("torch")}
+    workers = {"fitq": Worker("fitq", threads), "torch": Worker("torch", threads)}
     results = {}
     try:
         for name in names:
@@ -366,10 +371,10 @@ def machine() -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')}, {i.get('num_threads')} threads)"
+    blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')} kernels)"
             for i in threadpool_info() if i.get("user_api") == "blas"]
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "numpy_blas": "; ".join(blas), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "numpy_blas": "; ".join(blas), "torch": torch.__version__,
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
             "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)")}
 
@@ -396,14 +401,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workloads", default="mlp,mlp_small,cnn,lstm",
                         help="comma-separated workloads (default: all)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per framework; the best is kept")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per framework; the best is kept")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="compute threads per framework (NumPy's BLAS, torch.set_num_threads); default: all cores")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--rss-child", choices=("fitq", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--serve", choices=("fitq", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.threads)
         return 0
     if args.rss_child:
         _peak_rss_child(args.rss_child)
@@ -412,9 +419,9 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {unknown}: expected some of {sorted(WORKLOADS)}")
-    info = machine()
+    info = {**machine(), "threads": args.threads}
     print(" | ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
-    results = measure(names, max(1, args.repeats))
+    results = measure(names, max(1, args.repeats), args.threads)
     rss = None if args.no_rss else peak_rss()
     print()
     print(table(results, rss))
