@@ -45,6 +45,15 @@ class FailingSequence(IndexSequence):
         return super().__getitem__(i)
 
 
+class DyingSequence(IndexSequence):
+    def __getitem__(self, i):
+        if i == 2:
+            import os
+
+            os._exit(3)
+        return super().__getitem__(i)
+
+
 class SeededDrawSequence(IndexSequence):
     """``x = [np.random draw, worker pid]``: shows which worker made a batch and what it drew."""
 
@@ -224,7 +233,7 @@ def test_threads_draw_exactly_the_epochs_batches_from_a_generator():
     assert drawn == list(range(12))
 
 
-def test_batches_by_name_with_sample_weights_and_class_weight():
+def test_batches_by_name_with_sample_weights():
     a = Input((2,), name="a")
     b = Input((1,), name="b")
     out = layers.Dense(1, name="out")(layers.Concatenate()([a, b]))
@@ -423,3 +432,30 @@ def test_iterator_objects_are_copied_to_each_process_as_keras_warns():
     assert len(by_pid) == 2
     assert all(sorted(draws) == list(range(1, len(draws) + 1)) for draws in by_pid.values())
     assert leftovers() == (set(), [])
+
+
+def test_a_worker_process_that_dies_is_reported_and_the_rest_stopped():
+    with pytest.raises(RuntimeError, match="exited unexpectedly"):
+        classifier().fit(DyingSequence(), epochs=1, verbose=0, shuffle=False, workers=2, use_multiprocessing=True)
+    assert leftovers() == (set(), [])
+
+
+def test_class_weight_applies_to_generator_batches():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 1)).astype(np.float32)
+    y = to_categorical(np.arange(12) % 2, 2)
+    weights = {0: 1.0, 1: 3.0}
+
+    def batches():
+        while True:
+            for lo in range(0, 12, 4):
+                yield x[lo:lo + 4], y[lo:lo + 4]
+
+    streamed, reference = classifier(), classifier()
+    reference.set_weights(streamed.get_weights())
+    streamed.fit(batches(), steps_per_epoch=3, epochs=2, class_weight=weights, verbose=0, workers=2)
+    for _ in range(2):
+        for lo in range(0, 12, 4):
+            reference.train_on_batch(x[lo:lo + 4], y[lo:lo + 4], class_weight=weights)
+    for a, b in zip(streamed.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
