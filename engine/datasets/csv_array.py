@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 
 import numpy as np
+
+_OPEN_LOCK = threading.Lock()
 
 
 def _is_number(field: str) -> bool:
@@ -91,7 +94,9 @@ class CsvArray:
 
     def _read_text(self, starts, ends) -> str:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
+            with _OPEN_LOCK:
+                if self._fd is None:
+                    self._fd = os.open(self.path, os.O_RDONLY)
         parts = [os.pread(self._fd, int(e - s), int(s)) for s, e in zip(starts, ends)]
         return b"\n".join(parts).decode("utf-8")
 

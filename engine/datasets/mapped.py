@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
 
 import numpy as np
 
 _MAX_READ = 1 << 28
+_OPEN_LOCK = threading.Lock()
 
 
 def read_npy_header(f):
@@ -101,7 +103,9 @@ class MappedArray:
         if not len(rows):
             return out
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
+            with _OPEN_LOCK:
+                if self._fd is None:
+                    self._fd = os.open(self.path, os.O_RDONLY)
         buffer = memoryview(out.reshape(-1).view(np.uint8))
         row_bytes = self.row_bytes
         starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1, [len(rows)]])
