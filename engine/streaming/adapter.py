@@ -145,11 +145,10 @@ class StreamDataAdapter:
             yield self._standardize(batch, count)
             count += 1
         if count < expected:
-            total = expected * max(self._epochs_started, 1)
             warnings.warn(
                 f"Your input ran out of data; interrupting training. Make sure that your dataset or generator can "
-                f"generate at least `steps_per_epoch * epochs` batches (in this case, {total} batches); it gave "
-                f"{count} of the {expected} batches of this epoch.",
+                f"generate at least `steps_per_epoch * epochs` batches; it gave {count} of the {expected} batches "
+                f"of epoch {self._epochs_started}.",
                 stacklevel=2,
             )
             self.model.stop_training = True
