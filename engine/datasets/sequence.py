@@ -45,7 +45,8 @@ class ArraySequence(Sequence):
     def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=True, seed=None, indices=None):
         lengths = set(_lengths(x) + _lengths(y) + _lengths(sample_weight))
         if len(lengths) != 1:
-            raise ValueError(f"All arrays of an ArraySequence need the same number of rows, got lengths {sorted(lengths)}")
+            raise ValueError(f"All arrays of an ArraySequence need the same number of rows, got lengths "
+                             f"{sorted(lengths)}")
         self.x, self.y, self.sample_weight = x, y, sample_weight
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
