@@ -2,15 +2,18 @@
 
 Everything works on channels-last 4-D arrays ``(batch, height, width,
 channels)``; 1-D layers use a height of 1. ``im2col`` gathers the windows
-with one strided view (``sliding_window_view``) so a convolution is one GEMM;
-``col2im`` scatters window gradients back with one strided add per kernel
-position.
+(a ``sliding_window_view`` copy, or strided slice copies when there are many
+channels) so a convolution is one GEMM; ``col2im`` scatters window gradients
+back with one strided add per kernel position.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from engine import backend
+
+# From this many channels on, per-kernel-position slice copies beat one strided-view gather.
+_SLICE_COPY_MIN_CHANNELS = 8
 
 
 def normalize_tuple(value, n, name):
@@ -96,9 +99,21 @@ def unpad4(x, pads):
 
 
 def im2col(xpad, kernel, strides, dilation, out_hw):
-    """Windows of ``xpad`` (N, Hp, Wp, C) -> (N, oh, ow, kh, kw, C)."""
+    """Windows of ``xpad`` (N, Hp, Wp, C) -> (N, oh, ow, kh, kw, C).
+
+    Few channels: one strided view (``sliding_window_view``) copied once; many
+    channels: one strided slice copy per kernel position (contiguous rows of C).
+    """
     xp = backend.array_module(xpad)
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, strides, dilation, out_hw
+    n, c = xpad.shape[0], xpad.shape[-1]
+    if c >= _SLICE_COPY_MIN_CHANNELS:
+        cols = xp.empty((n, oh, ow, kh, kw, c), dtype=xpad.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, :, i, j, :] = xpad[:, i * dh: i * dh + (oh - 1) * sh + 1: sh,
+                                              j * dw: j * dw + (ow - 1) * sw + 1: sw, :]
+        return cols
     keh, kew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     view = xp.lib.stride_tricks.sliding_window_view(xpad, (keh, kew), axis=(1, 2))
     view = view[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw, :, ::dh, ::dw]
