@@ -200,3 +200,52 @@ def test_keras1_convolution2d_arguments(kwargs, expected):
     for key, value in expected.items():
         assert config[key] == value
     assert type(conv).__name__ == "Conv2D"
+
+
+# ---------------------------------------------------------------- against Keras
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import engine  # noqa: E402
+from engine import model_from_json  # noqa: E402
+from tests.fixtures.keras.layer_seed_models import FIT, SEEDS  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "keras" / "layers"
+RECORDS = json.loads((FIXTURES / "seeds.json").read_text())
+
+
+def _indexed(data, prefix):
+    n = len([k for k in data.files if k.startswith(prefix)])
+    return [data[f"{prefix}{i}"] for i in range(n)]
+
+
+def _flat_predictions(model, xs):
+    out = model.predict(xs if len(xs) > 1 else xs[0])
+    return out if isinstance(out, list) else [out]
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_seed_architecture_predicts_and_trains_like_keras(name):
+    """Keras's initial weights and data: the same predictions, History and weights after fit(shuffle=False)."""
+    model, compile_kwargs, _ = SEEDS[name](engine)
+    data = np.load(FIXTURES / f"seed_{name}.npz")
+    xs, ts = _indexed(data, "x_"), _indexed(data, "t_")
+    model.set_weights(_indexed(data, "w0_"))
+    for ours, keras_pred in zip(_flat_predictions(model, xs), _indexed(data, "p_")):
+        np.testing.assert_allclose(ours, keras_pred, rtol=1e-5, atol=1e-6)
+    model.compile(**compile_kwargs)
+    history = model.fit(xs if len(xs) > 1 else xs[0], ts if len(ts) > 1 else ts[0], verbose=0, **FIT)
+    keras_history = RECORDS[name]["history"]
+    for key, values in keras_history.items():
+        np.testing.assert_allclose(history.history[key], values, rtol=1e-4, err_msg=key)
+    for i, (ours, theirs) in enumerate(zip(model.get_weights(), _indexed(data, "w1_"))):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5, err_msg=f"weight {i} after fit")
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_seed_architecture_loads_from_keras_json(name):
+    model = model_from_json(RECORDS[name]["model_json"])
+    data = np.load(FIXTURES / f"seed_{name}.npz")
+    model.set_weights(_indexed(data, "w0_"))
+    for ours, keras_pred in zip(_flat_predictions(model, _indexed(data, "x_")), _indexed(data, "p_")):
+        np.testing.assert_allclose(ours, keras_pred, rtol=1e-5, atol=1e-6)
