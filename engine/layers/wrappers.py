@@ -101,6 +101,10 @@ class TimeDistributed(_Wrapper):
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
+def _removeprefix(name, prefix):
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
 @register
 class Bidirectional(_Wrapper):
     """Runs a copy of ``layer`` forwards and one backwards (``go_backwards`` flipped, or
@@ -125,11 +129,11 @@ class Bidirectional(_Wrapper):
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"Invalid merge mode. Received: {merge_mode}. Merge mode should be one of "
                              f'{{"sum", "mul", "ave", "concat", None}}')
-        self._original_layer = layer
-        self._given_backward = backward_layer is not None
-        self.forward_layer = self._copy(layer, f"forward_{layer.name}", layer.go_backwards)
+        self.forward_layer = self._copy(layer, f"forward_{_removeprefix(layer.name, 'forward_')}",
+                                        layer.go_backwards)
         if backward_layer is None:
-            self.backward_layer = self._copy(layer, f"backward_{layer.name}", not layer.go_backwards)
+            self.backward_layer = self._copy(layer, f"backward_{_removeprefix(layer.name, 'backward_')}",
+                                             not layer.go_backwards)
         else:
             self.backward_layer = backward_layer
         if self.forward_layer.go_backwards == self.backward_layer.go_backwards:
@@ -265,8 +269,5 @@ class Bidirectional(_Wrapper):
         return (outputs[0] if single else outputs), backprop
 
     def get_config(self):
-        config = {**super().get_config(), "merge_mode": self.merge_mode,
-                  "layer": _serialize(self._original_layer)}
-        if self._given_backward:
-            config["backward_layer"] = _serialize(self.backward_layer)
-        return config
+        return {**super().get_config(), "merge_mode": self.merge_mode, "layer": _serialize(self.forward_layer),
+                "backward_layer": _serialize(self.backward_layer)}

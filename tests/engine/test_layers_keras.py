@@ -116,3 +116,11 @@ def test_layer_configs_have_keras_keys_and_values():
                 if isinstance(config.get("dtype"), dict):
                     config["dtype"] = config["dtype"]["config"]["name"]
             assert actual == expected, f"{name}: {kl['class_name']}"
+            for key in ("layer", "backward_layer"):
+                inner_class = kl["config"].get(key, {}).get("class_name")
+                if inner_class and inner_class != "Sequential" and \
+                        layers.get_class(inner_class).__module__ != "engine.layers.core":
+                    inner_written = {k: v for k, v in kl["config"][key]["config"].items() if k != "name"}
+                    inner_ours = {k: v for k, v in keras3_layer_config(layer).get(key, {}).get("config", {}).items()
+                                  if k != "name"}
+                    assert inner_ours == inner_written, f"{name}: {key}"
