@@ -127,6 +127,22 @@ def test_layer_gradients_in_training(layer):
     fd_check(layer(), rnd(4, 3, 2, seed=3), training=True)
 
 
+def test_spatial_dropout2d_training_gradients():
+    fd_check(layers.SpatialDropout2D(0.5, dtype=F64), rnd(3, 2, 3, 4, seed=4), training=True)
+
+
+def test_masking_gradients_and_mask():
+    layer = layers.Masking(dtype=F64)
+    fd_check(layer, rnd(2, 5, 3))
+    x = rnd(2, 5, 3)
+    x[0, 3:] = 0.0
+    np.testing.assert_array_equal(layer.compute_mask(x), [[True] * 3 + [False] * 2, [True] * 5])
+    y, bp = layer.forward(x)
+    np.testing.assert_array_equal(y, x)
+    dx = bp(np.ones_like(x))
+    assert not dx[0, 3:].any() and dx[1].all()
+
+
 def test_batchnorm_masked_training_gradients():
     fd_check(layers.BatchNormalization(dtype=F64), rnd(2, 5, 3), mask=seq_mask(), training=True)
 

@@ -188,6 +188,13 @@ def test_flower_cnn_with_keras1_convolution2d():
     fit_twice(model, x, y, loss="categorical_crossentropy", optimizer="adam")
 
 
+def test_keras1_convolution1d_arguments():
+    conv = layers.Convolution1D(8, 3, border_mode="same", subsample_length=2, input_shape=(10, 4))
+    model = Sequential([conv])
+    assert type(conv).__name__ == "Conv1D" and conv.kernel.shape == (3, 4, 8)
+    assert model.outputs[0].shape == (None, 5, 8)
+
+
 @pytest.mark.parametrize("kwargs, expected", [
     (dict(border_mode="same", subsample=(2, 2)), dict(padding="same", strides=[2, 2])),
     (dict(dim_ordering="th"), dict(data_format="channels_first")),
