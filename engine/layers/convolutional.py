@@ -21,7 +21,12 @@ def _ser(module, value):
 
 
 class _BaseConv(Layer):
-    """Shared arguments, shape logic and the activation/bias tail of every convolution."""
+    """Shared arguments, shape logic and the activation/bias tail of every convolution.
+
+    Subclasses define ``_conv_forward(x4) -> (z, backprop)``: channels-last 4-D input
+    (N, H, W, C) to pre-bias outputs (N, oh, ow, F); ``backprop(dz) -> dx4`` adds the
+    kernel gradients.
+    """
 
     rank = 2
     _paddings = ("valid", "same")
@@ -96,17 +101,14 @@ class _BaseConv(Layer):
 
     def _pads(self, x4):
         pads = [ops.pad_pair(size, k, s, d, self.padding) for size, k, s, d in
-                zip(x4.shape[1:3], self._pair(self.kernel_size), self._pair(self.strides), self._pair(self.dilation_rate))]
+                zip(x4.shape[1:3], self._pair(self.kernel_size), self._pair(self.strides),
+                    self._pair(self.dilation_rate))]
         return tuple(pads)
 
     def _check_input(self, x):
         if x.ndim != self.rank + 2:
             raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected "
                              f"ndim={self.rank + 2}, found ndim={x.ndim}. Full shape received: {tuple(x.shape)}")
-
-    def _conv_forward(self, x4):
-        """(N, H, W, C) -> (z (N, oh, ow, F), backprop(dz) -> dx4); adds kernel gradients."""
-        raise TypeError(f"{type(self).__name__} does not define _conv_forward")
 
     def forward(self, inputs, training=False, mask=None):
         self._check_input(inputs)
@@ -124,7 +126,8 @@ class _BaseConv(Layer):
         return self._from4(y), backprop
 
     def _bias_config(self):
-        return {"activity_regularizer": _ser(regularizers, self.activity_regularizer), "use_bias": self.use_bias, "bias_initializer": _ser(initializers, self.bias_initializer),
+        return {"activity_regularizer": _ser(regularizers, self.activity_regularizer), "use_bias": self.use_bias,
+                "bias_initializer": _ser(initializers, self.bias_initializer),
                 "bias_regularizer": _ser(regularizers, self.bias_regularizer),
                 "bias_constraint": _ser(constraints, self.bias_constraint)}
 

@@ -119,7 +119,8 @@ class _GlobalPooling(Layer):
         self.keepdims = bool(keepdims)
 
     def _axes(self):
-        return tuple(range(2, 2 + self.rank)) if self.data_format == "channels_first" else tuple(range(1, 1 + self.rank))
+        start = 2 if self.data_format == "channels_first" else 1
+        return tuple(range(start, start + self.rank))
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)

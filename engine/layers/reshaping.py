@@ -1,9 +1,14 @@
 """Spatial reshaping layers: ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D.
 
+UpSampling2D's "bilinear" interpolation is Keras 3's image resize: half-pixel
+centres, edges clamped; computed as one interpolation matrix per axis.
+
 1-D layers take ``(batch, steps, features)``; 2-D layers ``(batch, rows,
 cols, channels)`` (or channels first).
 """
 from __future__ import annotations
+
+import numpy as np
 
 from engine import backend
 from engine.layers import conv_ops as ops
@@ -192,20 +197,51 @@ class UpSampling1D(_UpSampling):
         return {**super().get_config(), "size": self.size[0]}
 
 
+def _linear_resize_matrix(n_in, factor, xp, dtype):
+    """(n_in * factor, n_in) weights of linear interpolation with half-pixel centres, clamped at the edges."""
+    n_out = n_in * factor
+    pos = np.clip((np.arange(n_out) + 0.5) / factor - 0.5, 0, n_in - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n_in - 1)
+    frac = pos - lo
+    m = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    np.add.at(m, (rows, lo), 1 - frac)
+    np.add.at(m, (rows, hi), frac)
+    return xp.asarray(m, dtype=dtype)
+
+
 @register
 class UpSampling2D(_UpSampling):
-    """Repeats rows and columns (nearest-neighbour upsampling) by ``size``."""
+    """Upsamples rows and columns by ``size``: "nearest" repeats them, "bilinear" interpolates."""
 
     rank = 2
+    _interpolations = ("nearest", "bilinear")
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
         self.size = ops.normalize_tuple(size, 2, "size")
         self.data_format = ops.normalize_data_format(data_format)
-        if interpolation != "nearest":
-            raise ValueError(f"UpSampling2D layer {self.name!r}: fitq supports interpolation='nearest' only. "
-                             f"Received: interpolation={interpolation!r}")
+        if interpolation not in self._interpolations:
+            raise ValueError(f"UpSampling2D layer {self.name!r}: `interpolation` must be one of "
+                             f"{list(self._interpolations)}. Received: interpolation={interpolation!r}")
         self.interpolation = interpolation
+
+    def forward(self, inputs, training=False, mask=None):
+        if self.interpolation == "nearest":
+            return super().forward(inputs, training=training, mask=mask)
+        xp = backend.array_module(inputs)
+        x = ops.to_last(inputs, self.data_format)
+        a_h = _linear_resize_matrix(x.shape[1], self.size[0], xp, x.dtype)
+        a_w = _linear_resize_matrix(x.shape[2], self.size[1], xp, x.dtype)
+        y = xp.einsum("bw,nawc->nabc", a_w, xp.einsum("ah,nhwc->nawc", a_h, x))
+
+        def backprop(dy):
+            d = ops.to_last(dy, self.data_format)
+            dx = xp.einsum("bw,nhbc->nhwc", a_w, xp.einsum("ah,nabc->nhbc", a_h, d))
+            return ops.from_last(dx, self.data_format)
+
+        return ops.from_last(y, self.data_format), backprop
 
     def get_config(self):
         return {**super().get_config(), "size": list(self.size), "data_format": self.data_format,

@@ -148,7 +148,7 @@ def test_initial_state_keyword_and_state_outputs():
     (lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2), "dilation_rate"),
     (lambda: layers.Conv2D(5, 3, groups=2), "groups"),
     (lambda: layers.MaxPooling2D(2, data_format="nhwc"), "data_format"),
-    (lambda: layers.UpSampling2D(interpolation="bilinear"), "interpolation"),
+    (lambda: layers.UpSampling2D(interpolation="bicubic"), "interpolation"),
     (lambda: layers.Dropout(1.5), "rate"),
     (lambda: layers.GaussianDropout(-0.1), "rate"),
 ])

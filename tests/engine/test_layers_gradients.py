@@ -95,6 +95,7 @@ CONV_CASES = [
     (lambda: layers.Cropping1D((1, 1), dtype=F64), (2, 5, 2)),
     (lambda: layers.UpSampling2D((2, 1), dtype=F64), (2, 2, 3, 2)),
     (lambda: layers.UpSampling1D(2, dtype=F64), (2, 3, 2)),
+    (lambda: layers.UpSampling2D((3, 2), interpolation="bilinear", dtype=F64), (2, 3, 2, 2)),
     (lambda: layers.LayerNormalization(dtype=F64), (3, 5)),
     (lambda: layers.LayerNormalization(axis=[1, 2], center=False, dtype=F64), (2, 3, 2)),
     (lambda: layers.LayerNormalization(rms_scaling=True, dtype=F64), (3, 4)),

@@ -111,7 +111,8 @@ def test_layer_configs_have_keras_keys_and_values():
             if type(layer).__module__ == "engine.layers.core":
                 continue
             expected = {k: v for k, v in kl["config"].items() if k not in ("name", "layer", "backward_layer")}
-            actual = {k: v for k, v in keras3_layer_config(layer).items() if k not in ("name", "layer", "backward_layer")}
+            actual = {k: v for k, v in keras3_layer_config(layer).items()
+                      if k not in ("name", "layer", "backward_layer")}
             for config in (expected, actual):
                 if isinstance(config.get("dtype"), dict):
                     config["dtype"] = config["dtype"]["config"]["name"]
