@@ -111,13 +111,19 @@ def im2col(xpad, kernel, strides, dilation, out_hw):
         cols = xp.empty((n, oh, ow, kh, kw, c), dtype=xpad.dtype)
         for i in range(kh):
             for j in range(kw):
-                cols[:, :, :, i, j, :] = xpad[:, i * dh: i * dh + (oh - 1) * sh + 1: sh,
-                                              j * dw: j * dw + (ow - 1) * sw + 1: sw, :]
+                cols[:, :, :, i, j, :] = xpad[window_slice(i, j, strides, out_hw, dilation)]
         return cols
     keh, kew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     view = xp.lib.stride_tricks.sliding_window_view(xpad, (keh, kew), axis=(1, 2))
     view = view[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw, :, ::dh, ::dw]
     return xp.ascontiguousarray(view.transpose(0, 1, 2, 4, 5, 3))
+
+
+def window_slice(i, j, strides, out_hw, dilation=(1, 1)):
+    """Index of kernel position (i, j) in a padded (N, Hp, Wp, C) array: the (N, oh, ow, C) inputs it sees."""
+    (sh, sw), (dh, dw), (oh, ow) = strides, dilation, out_hw
+    return (slice(None), slice(i * dh, i * dh + (oh - 1) * sh + 1, sh),
+            slice(j * dw, j * dw + (ow - 1) * sw + 1, sw), slice(None))
 
 
 def col2im(dcols, padded_shape, strides, dilation):
@@ -128,8 +134,7 @@ def col2im(dcols, padded_shape, strides, dilation):
     dx = xp.zeros(padded_shape, dtype=dcols.dtype)
     for i in range(kh):
         for j in range(kw):
-            dx[:, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw, :] += \
-                dcols[:, :, :, i, j, :]
+            dx[window_slice(i, j, strides, (oh, ow), dilation)] += dcols[:, :, :, i, j, :]
     return dx
 
 

@@ -1,8 +1,9 @@
 """Pooling layers: MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D.
 
-Windows are gathered with ``conv_ops.im2col`` (one strided view); the max
-pool's gradient goes to the first maximum of each window, the average pool's
-spreads evenly over the window's non-padding entries (as XLA's SAME padding).
+Each window position is one strided slice of the padded input, so a pool is
+``pool_h * pool_w`` vectorized maximum/add operations; the max pool's gradient
+goes to the first maximum of each window, the average pool's spreads evenly
+over the window's non-padding entries (as XLA's SAME padding).
 """
 from __future__ import annotations
 
@@ -55,29 +56,43 @@ class _Pooling(Layer):
         out_hw = tuple(ops.output_length(s, k, st, 1, self.padding) for s, k, st in zip(x4.shape[1:3], size, strides))
         fill = -np.inf if self._mode == "max" else 0.0
         xpad = ops.pad4(x4, pads, fill)
-        cols = ops.im2col(xpad, size, strides, (1, 1), out_hw)
-        n, oh, ow, kh, kw, c = cols.shape
-        flat = cols.reshape(n, oh, ow, kh * kw, c)
+        windows = [ops.window_slice(i, j, strides, out_hw) for i in range(size[0]) for j in range(size[1])]
         if self._mode == "max":
-            idx = flat.argmax(axis=3)
-            y4 = xp.take_along_axis(flat, idx[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+            y4 = xpad[windows[0]]
+            for w in windows[1:]:
+                y4 = xp.maximum(y4, xpad[w])
         else:
+            y4 = xpad[windows[0]].copy()
+            for w in windows[1:]:
+                y4 += xpad[w]
             if any(p for pair in pads for p in pair):
                 ones = ops.pad4(xp.ones((1,) + x4.shape[1:3] + (1,), dtype=x4.dtype), pads)
-                counts = ops.im2col(ones, size, strides, (1, 1), out_hw).sum(axis=(3, 4))
+                counts = sum(ones[w] for w in windows)
             else:
-                counts = xp.asarray(kh * kw, dtype=x4.dtype)
-            y4 = flat.sum(axis=3) / counts
+                counts = xp.asarray(len(windows), dtype=x4.dtype)
+            y4 = y4 / counts
 
         def backprop(dy):
             d = ops.to_last(dy, self.data_format)
             d4 = d[:, None] if self.rank == 1 else d
+            dxpad = xp.zeros(xpad.shape, dtype=d4.dtype)
+            disjoint = strides[0] >= size[0] and strides[1] >= size[1]
             if self._mode == "max":
-                onehot = (xp.arange(kh * kw)[None, None, None, :, None] == idx[:, :, :, None, :])
-                dcols = onehot.astype(d4.dtype) * d4[:, :, :, None, :]
+                # The gradient goes to the first maximum of each window, in row-major order (as XLA's).
+                open_ = xp.ones(y4.shape, dtype=bool)
+                for w in windows:
+                    hit = xpad[w] == y4
+                    hit &= open_
+                    open_ ^= hit
+                    if disjoint:
+                        xp.multiply(hit, d4, out=dxpad[w])
+                    else:
+                        dxpad[w] += hit * d4
             else:
-                dcols = xp.broadcast_to((d4 / counts)[:, :, :, None, :], flat.shape)
-            dx4 = ops.unpad4(ops.col2im(dcols.reshape(cols.shape), xpad.shape, strides, (1, 1)), pads)
+                share = d4 / counts
+                for w in windows:
+                    dxpad[w] += share
+            dx4 = ops.unpad4(dxpad, pads)
             dx = dx4[:, 0] if self.rank == 1 else dx4
             return ops.from_last(dx, self.data_format)
 

@@ -375,22 +375,22 @@ class LSTM(_RNN):
         u = self.units
         z = xz + _rec_forward(h_prev, self.recurrent_kernel.value, rec_masks, u, (0, 1, 2, 3))
         ra, act = self.recurrent_activation, self.activation
-        i, bi = ra.forward(z[:, :u])
-        f, bf = ra.forward(z[:, u:2 * u])
+        gates, b_gates = ra.forward(z)  # i, f and o used; the c block's column goes through `activation`
+        i, f, o = gates[:, :u], gates[:, u:2 * u], gates[:, 3 * u:]
         g, bg = act.forward(z[:, 2 * u:3 * u])
-        o, bo = ra.forward(z[:, 3 * u:])
         c = f * c_prev + i * g
         ac, bac = act.forward(c)
         h = o * ac
-        return [h, c], (h_prev, c_prev, i, f, g, o, ac, bi, bf, bg, bo, bac)
+        return [h, c], (h_prev, c_prev, i, f, g, o, ac, b_gates, bg, bac)
 
     def _step_backward(self, d_new, cache, rec_masks, buffers):
         dh, dc_next = d_new
-        h_prev, c_prev, i, f, g, o, ac, bi, bf, bg, bo, bac = cache
+        h_prev, c_prev, i, f, g, o, ac, b_gates, bg, bac = cache
         xp = backend.array_module(dh)
-        do = dh * ac
+        u = self.units
         dc = dc_next + bac(dh * o)
-        dz = xp.concatenate([bi(dc * g), bf(dc * c_prev), bg(dc * i), bo(do)], axis=1)
+        dz = b_gates(xp.concatenate([dc * g, dc * c_prev, xp.zeros_like(dc), dh * ac], axis=1))
+        dz[:, 2 * u:3 * u] = bg(dc * i)
         dh_prev = _rec_backward(dz, h_prev, self.recurrent_kernel.value, rec_masks, self.units, (0, 1, 2, 3),
                                 buffers["recurrent_kernel"])
         return dz, [dh_prev, dc * f]
@@ -453,36 +453,35 @@ class GRU(_RNN):
             rec = _rec_forward(h_prev, rk, rec_masks, u, (0, 1, 2))
             if self.bias is not None:
                 rec = rec + self.bias.value[1]
-            z, bz = ra.forward(xz[:, :u] + rec[:, :u])
-            r, br = ra.forward(xz[:, u:2 * u] + rec[:, u:2 * u])
+            zr, b_zr = ra.forward(xz[:, :2 * u] + rec[:, :2 * u])
+            z, r = zr[:, :u], zr[:, u:]
             rec_h = rec[:, 2 * u:]
             hh, bh = act.forward(xz[:, 2 * u:] + r * rec_h)
-            cache = (h_prev, z, r, hh, bz, br, bh, rec_h)
+            cache = (h_prev, z, r, hh, b_zr, bh, rec_h)
         else:
             rec = _rec_forward(h_prev, rk, rec_masks, u, (0, 1))
-            z, bz = ra.forward(xz[:, :u] + rec[:, :u])
-            r, br = ra.forward(xz[:, u:2 * u] + rec[:, u:])
+            zr, b_zr = ra.forward(xz[:, :2 * u] + rec)
+            z, r = zr[:, :u], zr[:, u:]
             h_in = h_prev * rec_masks[2] if rec_masks is not None else h_prev
             rh = r * h_in
             hh, bh = act.forward(xz[:, 2 * u:] + rh @ rk[:, 2 * u:])
-            cache = (h_prev, z, r, hh, bz, br, bh, (h_in, rh))
+            cache = (h_prev, z, r, hh, b_zr, bh, (h_in, rh))
         h = z * h_prev + (1.0 - z) * hh
         return [h], cache
 
     def _step_backward(self, d_new, cache, rec_masks, buffers):
         dh = d_new[0]
-        h_prev, z, r, hh, bz, br, bh, extra = cache
+        h_prev, z, r, hh, b_zr, bh, extra = cache
         xp = backend.array_module(dh)
         u = self.units
         rk = self.recurrent_kernel.value
-        dpre_z = bz(dh * (h_prev - hh))
         dpre_h = bh(dh * (1.0 - z))
         dh_prev = dh * z
         d_rk = buffers["recurrent_kernel"]
         if self.reset_after:
             rec_h = extra
-            dpre_r = br(dpre_h * rec_h)
-            drec = xp.concatenate([dpre_z, dpre_r, dpre_h * r], axis=1)
+            dpre_zr = b_zr(xp.concatenate([dh * (h_prev - hh), dpre_h * rec_h], axis=1))
+            drec = xp.concatenate([dpre_zr, dpre_h * r], axis=1)
             if "recurrent_bias" in buffers:
                 buffers["recurrent_bias"] += drec.sum(axis=0)
             dh_prev = dh_prev + _rec_backward(drec, h_prev, rk, rec_masks, u, (0, 1, 2), d_rk)
@@ -490,12 +489,11 @@ class GRU(_RNN):
             h_in, rh = extra
             d_rk[:, 2 * u:] += rh.T @ dpre_h
             d_rh = dpre_h @ rk[:, 2 * u:].T
-            dpre_r = br(d_rh * h_in)
+            dpre_zr = b_zr(xp.concatenate([dh * (h_prev - hh), d_rh * h_in], axis=1))
             d_hin = d_rh * r
             dh_prev = dh_prev + (d_hin * rec_masks[2] if rec_masks is not None else d_hin)
-            drec = xp.concatenate([dpre_z, dpre_r], axis=1)
-            dh_prev = dh_prev + _rec_backward(drec, h_prev, rk, rec_masks, u, (0, 1), d_rk)
-        return xp.concatenate([dpre_z, dpre_r, dpre_h], axis=1), [dh_prev]
+            dh_prev = dh_prev + _rec_backward(dpre_zr, h_prev, rk, rec_masks, u, (0, 1), d_rk)
+        return xp.concatenate([dpre_zr, dpre_h], axis=1), [dh_prev]
 
     def get_config(self):
         return {**super().get_config(),
