@@ -190,6 +190,22 @@ class Concatenate(_Merge):
         self.compute_output_shape(input_shape)
         self.built = True
 
+    def compute_mask(self, inputs, mask=None):
+        """Keras's rule: masks broadcast to their inputs (missing ones all True), concatenated along
+        ``axis``, then any() over the last axis."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        xp = backend.array_module(*inputs)
+        full = []
+        for x, m in zip(inputs, mask):
+            if m is None:
+                full.append(xp.ones(x.shape, dtype=bool))
+            elif m.ndim < x.ndim:
+                full.append(xp.broadcast_to(xp.asarray(m, dtype=bool)[..., None], x.shape))
+            else:
+                full.append(xp.asarray(m, dtype=bool))
+        return xp.concatenate(full, axis=self.axis).any(axis=-1)
+
     def compute_output_shape(self, input_shape):
         rank = len(input_shape[0])
         axis = self.axis % rank

@@ -165,3 +165,18 @@ def test_shape_errors_name_the_layer():
     lstm = layers.LSTM(2)
     with pytest.raises(ValueError, match="initial state"):
         lstm([np.zeros((1, 3, 2), "float32"), np.zeros((1, 2), "float32")])
+
+
+def test_concatenated_masks_follow_keras_into_a_recurrent_layer():
+    """Embedding(mask_zero) and Masking outputs concatenated: Keras ORs their masks (fixture from Keras)."""
+    from pathlib import Path
+
+    data = np.load(Path(__file__).resolve().parent.parent / "fixtures" / "keras" / "layers" /
+                   "concatenate_masks_gru.npz")
+    a, b = Input((5,), dtype="int32"), Input((5, 2))
+    seq = layers.concatenate([layers.Embedding(8, 3, mask_zero=True)(a), layers.Masking()(b)])
+    model = Model([a, b], layers.GRU(3, return_sequences=True)(seq))
+    model.set_weights([data[f"w_{i}"] for i in range(4)])
+    np.testing.assert_allclose(model.predict([data["xa"], data["xb"]]), data["y"], rtol=1e-5, atol=1e-6)
+    _, masks, _ = model.run_graph([data["xa"], data["xb"]], need_backprop=False)
+    np.testing.assert_array_equal(masks[0], [[True] * 4 + [False], [True, True, False, True, True], [True] * 5])
