@@ -141,7 +141,8 @@ def col2im(dcols, padded_shape, strides, dilation):
 def conv(xpad, kernel, strides, dilation, groups=1):
     """Convolution of padded ``xpad`` (N, Hp, Wp, C) with ``kernel`` (kh, kw, C/groups, F).
 
-    Returns ``(y, backprop)``: y is (N, oh, ow, F); ``backprop(dy) -> (dxpad, dkernel)``.
+    Returns ``(y, backprop)``: y is (N, oh, ow, F); ``backprop(dy, need_dx=True) -> (dxpad, dkernel)``
+    (dxpad None when not needed).
     """
     kh, kw, cg, f = kernel.shape
     n, hp, wp, c = xpad.shape
@@ -154,9 +155,11 @@ def conv(xpad, kernel, strides, dilation, groups=1):
         wm = kernel.reshape(kh * kw * c, f)
         y = (a @ wm).reshape(n, oh, ow, f)
 
-        def backprop(dy):
+        def backprop(dy, need_dx=True):
             d2 = dy.reshape(p, f)
             dk = (a.T @ d2).reshape(kernel.shape)
+            if not need_dx:
+                return None, dk
             dcols = (d2 @ wm.T).reshape(n, oh, ow, kh, kw, c)
             return col2im(dcols, xpad.shape, strides, dilation), dk
 
@@ -167,9 +170,11 @@ def conv(xpad, kernel, strides, dilation, groups=1):
     wm = kernel.reshape(kh * kw, cg, g, fg).transpose(2, 0, 1, 3).reshape(g, kh * kw * cg, fg)
     y = (a @ wm).transpose(1, 0, 2).reshape(n, oh, ow, f)
 
-    def backprop_grouped(dy):
+    def backprop_grouped(dy, need_dx=True):
         d3 = dy.reshape(p, g, fg).transpose(1, 0, 2)
         dk = (a.transpose(0, 2, 1) @ d3).reshape(g, kh * kw, cg, fg).transpose(1, 2, 0, 3).reshape(kernel.shape)
+        if not need_dx:
+            return None, dk
         da = (d3 @ wm.transpose(0, 2, 1)).reshape(g, p, kh * kw, cg).transpose(1, 2, 0, 3)
         dcols = da.reshape(n, oh, ow, kh, kw, c)
         return col2im(dcols, xpad.shape, strides, dilation), dk

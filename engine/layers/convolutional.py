@@ -23,9 +23,9 @@ def _ser(module, value):
 class _BaseConv(Layer):
     """Shared arguments, shape logic and the activation/bias tail of every convolution.
 
-    Subclasses define ``_conv_forward(x4) -> (z, backprop)``: channels-last 4-D input
-    (N, H, W, C) to pre-bias outputs (N, oh, ow, F); ``backprop(dz) -> dx4`` adds the
-    kernel gradients.
+    Subclasses define ``_conv_forward(x4, need_input_grad) -> (z, backprop)``: channels-last
+    4-D input (N, H, W, C) to pre-bias outputs (N, oh, ow, F); ``backprop(dz) -> dx4`` (None
+    without ``need_input_grad``) adds the kernel gradients.
     """
 
     rank = 2
@@ -110,9 +110,11 @@ class _BaseConv(Layer):
             raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected "
                              f"ndim={self.rank + 2}, found ndim={x.ndim}. Full shape received: {tuple(x.shape)}")
 
-    def forward(self, inputs, training=False, mask=None):
+    skips_input_grad = True
+
+    def forward(self, inputs, training=False, mask=None, need_input_grad=True):
         self._check_input(inputs)
-        z, conv_bp = self._conv_forward(self._to4(inputs))
+        z, conv_bp = self._conv_forward(self._to4(inputs), need_input_grad)
         if self.use_bias:
             z = z + self.bias.value
         y, act_bp = self.activation.forward(z)
@@ -121,7 +123,8 @@ class _BaseConv(Layer):
             dz = act_bp(self._to4(dy))
             if self.use_bias:
                 self.bias.add_grad(dz.sum(axis=(0, 1, 2)))
-            return self._from4(conv_bp(dz))
+            dx4 = conv_bp(dz)
+            return None if dx4 is None else self._from4(dx4)
 
         return self._from4(y), backprop
 
@@ -173,7 +176,7 @@ class _Conv(_BaseConv):
                                      self.bias_constraint) if self.use_bias else None)
         self.built = True
 
-    def _conv_forward(self, x4):
+    def _conv_forward(self, x4, need_input_grad=True):
         pads = self._pads(x4)
         xpad = ops.pad4(x4, pads)
         kshape = self.kernel.shape
@@ -181,9 +184,9 @@ class _Conv(_BaseConv):
         z, bp = ops.conv(xpad, k4, self._pair(self.strides), self._pair(self.dilation_rate), self.groups)
 
         def backprop(dz):
-            dxpad, dk = bp(dz)
+            dxpad, dk = bp(dz, need_input_grad)
             self.kernel.add_grad(dk.reshape(kshape))
-            return ops.unpad4(dxpad, pads)
+            return None if dxpad is None else ops.unpad4(dxpad, pads)
 
         return z, backprop
 
@@ -245,7 +248,7 @@ class _ConvTranspose(_BaseConv):
         return tuple(ops.transpose_output_length(s, k, st, d, self.padding, op) for s, k, st, d, op in
                      zip(spatial, self.kernel_size, self.strides, self.dilation_rate, ops_))
 
-    def _conv_forward(self, x4):
+    def _conv_forward(self, x4, need_input_grad=True):
         xp = backend.array_module(x4)
         strides, dil = self._pair(self.strides), self._pair(self.dilation_rate)
         ksize = self._pair(self.kernel_size)
@@ -260,8 +263,10 @@ class _ConvTranspose(_BaseConv):
         z, bp = ops.conv(xd, kf, (1, 1), dil)
 
         def backprop(dz):
-            dxd, dkf = bp(dz)
+            dxd, dkf = bp(dz, need_input_grad)
             self.kernel.add_grad(dkf.transpose(0, 1, 3, 2)[::-1, ::-1].reshape(kshape))
+            if dxd is None:
+                return None
             dxd = ops.crop_or_pad4(dxd, tuple((-a, -b) for a, b in pads))
             return dxd[:, ::strides[0], ::strides[1], :]
 
@@ -295,7 +300,7 @@ class Conv2DTranspose(_ConvTranspose):
 class _DepthwiseMixin:
     """Per-channel convolution with ``depth_multiplier`` kernels per input channel."""
 
-    def _depthwise(self, x4, pads):
+    def _depthwise(self, x4, pads, need_input_grad=True):
         xpad = ops.pad4(x4, pads)
         dshape = self.depthwise_kernel.shape
         c, dm = dshape[-2], dshape[-1]
@@ -303,9 +308,9 @@ class _DepthwiseMixin:
         z, bp = ops.conv(xpad, k4, self._pair(self.strides), self._pair(self.dilation_rate), groups=c)
 
         def backprop(dz):
-            dxpad, dk = bp(dz)
+            dxpad, dk = bp(dz, need_input_grad)
             self.depthwise_kernel.add_grad(dk.reshape(dshape))
-            return ops.unpad4(dxpad, pads)
+            return None if dxpad is None else ops.unpad4(dxpad, pads)
 
         return z, backprop
 
@@ -335,8 +340,8 @@ class _DepthwiseConv(_DepthwiseMixin, _BaseConv):
                                      self.bias_regularizer, self.bias_constraint) if self.use_bias else None)
         self.built = True
 
-    def _conv_forward(self, x4):
-        return self._depthwise(x4, self._pads(x4))
+    def _conv_forward(self, x4, need_input_grad=True):
+        return self._depthwise(x4, self._pads(x4), need_input_grad)
 
     def get_config(self):
         return {**super().get_config(), "depth_multiplier": self.depth_multiplier, **self._geometry_config(),
@@ -389,8 +394,8 @@ class _SeparableConv(_DepthwiseMixin, _BaseConv):
                                      self.bias_constraint) if self.use_bias else None)
         self.built = True
 
-    def _conv_forward(self, x4):
-        d, d_bp = self._depthwise(x4, self._pads(x4))
+    def _conv_forward(self, x4, need_input_grad=True):
+        d, d_bp = self._depthwise(x4, self._pads(x4), need_input_grad)
         n, oh, ow, cd = d.shape
         pw = self.pointwise_kernel.value.reshape(cd, self.filters)
         d2 = d.reshape(-1, cd)

@@ -54,6 +54,7 @@ class _RNN(Layer):
     """The time loop, masks, states, dropout and return options shared by the recurrent layers."""
 
     supports_masking = True
+    skips_input_grad = True
     _gates = 1
     _state_count = 1
 
@@ -188,7 +189,7 @@ class _RNN(Layer):
         if bias is not None:
             z += bias
 
-        def backprop(dz):
+        def backprop(dz, need_dx=True):
             dz2 = dz.reshape(t * n, gu)
             if bias is not None:
                 self._add_input_bias_grad(dz2.sum(axis=0))
@@ -196,11 +197,15 @@ class _RNN(Layer):
                 u = self.units
                 dk = xp.concatenate([x2.T @ dz2[:, g * u:(g + 1) * u] for g, x2 in enumerate(x2s)], axis=1)
                 self.kernel.add_grad(dk)
+                if not need_dx:
+                    return None
                 dx = 0.0
                 for g, m in enumerate(in_masks):
                     dx = dx + (dz2[:, g * u:(g + 1) * u] @ kernel[:, g * u:(g + 1) * u].T).reshape(t, n, f) * m
                 return dx
             self.kernel.add_grad(x2.T @ dz2)
+            if not need_dx:
+                return None
             dx = (dz2 @ kernel.T).reshape(t, n, f)
             return dx * in_masks if in_masks is not None else dx
 
@@ -218,7 +223,7 @@ class _RNN(Layer):
             return x, states, mask
         return inputs, None, mask
 
-    def forward(self, inputs, training=False, mask=None):
+    def forward(self, inputs, training=False, mask=None, need_input_grad=True):
         x, given_states, mask = self._split_inputs(inputs, mask)
         if x.ndim != 3:
             raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected ndim=3, "
@@ -282,7 +287,9 @@ class _RNN(Layer):
                 dxz[t], d_prev = self._step_backward(d_new, caches[t], rec_masks, dweights)
                 dstates = d_prev if passthrough is None else [a + b for a, b in zip(d_prev, passthrough)]
             self._apply_grad_buffers(dweights)
-            dxs = project_bp(dxz)
+            dxs = project_bp(dxz, need_input_grad)
+            if not need_input_grad:
+                return None if given_states is None else [None] * (1 + len(given_states))
             if self.go_backwards:
                 dxs = dxs[::-1]
             dx = dxs.transpose(1, 0, 2)

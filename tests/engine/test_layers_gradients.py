@@ -232,3 +232,30 @@ def test_masking_through_a_model_reaches_the_recurrent_layer():
     y_cut = model.predict(x[:, :3])
     np.testing.assert_allclose(y_full[0], y_cut[0], rtol=1e-6)
     assert not np.allclose(y_full[1], y_cut[1])
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: layers.Conv2D(3, 3, padding="same", groups=1, dtype=F64), (2, 5, 5, 2)),
+    (lambda: layers.Conv2D(4, 2, groups=2, dtype=F64), (2, 4, 4, 2)),
+    (lambda: layers.Conv2DTranspose(2, 3, strides=2, dtype=F64), (2, 3, 3, 2)),
+    (lambda: layers.SeparableConv1D(2, 3, dtype=F64), (2, 6, 2)),
+    (lambda: layers.DepthwiseConv2D(2, dtype=F64), (2, 4, 4, 2)),
+    (lambda: layers.LSTM(3, return_sequences=True, dtype=F64), (2, 4, 3)),
+    (lambda: layers.GRU(3, recurrent_dropout=0.3, dropout=0.2, dtype=F64), (2, 4, 3)),
+])
+def test_skipping_the_input_gradient_keeps_the_weight_gradients(make, shape):
+    """Layers fed by a model's inputs skip d_inputs in training; weight gradients stay the same."""
+    layer = make()
+    x = rnd(*shape)
+    layer.maybe_build(x.shape)
+    grads = []
+    for need in (True, False):
+        for w in layer.weights:
+            w.grad = None
+        _reset_rngs(layer)
+        y, bp = layer.forward(x, training=True, need_input_grad=need)
+        d_in = bp(np.ones_like(y))
+        assert (d_in is None) == (not need)
+        grads.append([np.array(w.grad) for w in layer.trainable_weights])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
