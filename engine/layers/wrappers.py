@@ -76,10 +76,15 @@ class TimeDistributed(_Wrapper):
         inner = self.layer.compute_output_shape((None,) + input_shape[2:])
         return (input_shape[0], input_shape[1]) + tuple(inner[1:])
 
-    def forward(self, inputs, training=False, mask=None):
+    skips_input_grad = True
+
+    def forward(self, inputs, training=False, mask=None, need_input_grad=True):
         n, t = inputs.shape[:2]
         flat = inputs.reshape((n * t,) + tuple(inputs.shape[2:]))
-        y, inner_bp = self.layer.run(flat, training=training)
+        if need_input_grad or not getattr(self.layer, "skips_input_grad", False):
+            y, inner_bp = self.layer.run(flat, training=training)
+        else:
+            y, inner_bp = self.layer.run(flat, training=training, need_input_grad=False)
         out = y.reshape((n, t) + tuple(y.shape[1:]))
 
         def backprop(dy):

@@ -242,6 +242,7 @@ def test_masking_through_a_model_reaches_the_recurrent_layer():
     (lambda: layers.DepthwiseConv2D(2, dtype=F64), (2, 4, 4, 2)),
     (lambda: layers.LSTM(3, return_sequences=True, dtype=F64), (2, 4, 3)),
     (lambda: layers.GRU(3, recurrent_dropout=0.3, dropout=0.2, dtype=F64), (2, 4, 3)),
+    (lambda: layers.TimeDistributed(layers.Conv1D(2, 2, dtype=F64)), (2, 3, 4, 2)),
 ])
 def test_skipping_the_input_gradient_keeps_the_weight_gradients(make, shape):
     """Layers fed by a model's inputs skip d_inputs in training; weight gradients stay the same."""
