@@ -52,26 +52,6 @@ def match_rank(values, weights):
     return weights
 
 
-def effective_weights(values, sample_weight, mask):
-    """Per-element weights for ``values``: sample weights times the output mask, Keras-scaled.
-
-    A mask is scaled by ``size / valid`` so the "sum over batch size" reduction averages
-    over unmasked entries only (Keras 3's apply_mask).
-    """
-    xp = backend.array_module(values)
-    if mask is not None:
-        m = match_rank(values, mask.astype(values.dtype))
-        valid = float(m.sum())
-        scale = (m.size / valid) if valid else 0.0
-        m = m * values.dtype.type(scale)
-        sample_weight = m if sample_weight is None else match_rank(values, sample_weight) * m
-    elif sample_weight is not None:
-        sample_weight = match_rank(values, sample_weight)
-    if sample_weight is None:
-        return None
-    return xp.broadcast_to(sample_weight, values.shape)
-
-
 class CompiledLoss:
     """The model's losses: per output a Loss and weight; computes the total and d(total)/d(y_pred)."""
 
@@ -127,21 +107,18 @@ class CompiledLoss:
                 raise ValueError(f"No target data was given for output {self.output_names[i]!r}, which has a loss")
             sw = sample_weights[i] if sample_weights is not None else None
             mask = masks[i] if masks is not None else None
-            values, bp = loss.forward(yt, yp)
-            w = effective_weights(values, sw, mask)
-            weighted = values if w is None else values * w
-            value = float(weighted.sum()) / max(values.size, 1)
+            # The loss applies its own reduction, sample weights and masks (output masks and its own).
+            if need_grad:
+                value, d_pred = loss.loss_and_grad(yt, yp, sample_weight=sw, mask=mask)
+                grads.append(d_pred * d_pred.dtype.type(weight))
+            else:
+                value = loss(yt, yp, sample_weight=sw, mask=mask)
+                grads.append(None)
+            value = float(value)
             parts.append(value)
             if self.trackers:
                 next(tracker).update_state(value, sample_weight=batch)
             total += weight * value
-            if need_grad:
-                xp = backend.array_module(values)
-                scale = values.dtype.type(weight / max(values.size, 1))
-                d_values = xp.full(values.shape, scale, dtype=values.dtype) if w is None else w * scale
-                grads.append(bp(d_values))
-            else:
-                grads.append(None)
         return total, parts, grads
 
 
