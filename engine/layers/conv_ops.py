@@ -2,9 +2,9 @@
 
 Everything works on channels-last 4-D arrays ``(batch, height, width,
 channels)``; 1-D layers use a height of 1. ``im2col`` gathers the windows
-(a ``sliding_window_view`` copy, or strided slice copies when there are many
-channels) so a convolution is one GEMM; ``col2im`` scatters window gradients
-back with one strided add per kernel position.
+(one copy of a strided view) so a convolution is one GEMM. The input gradient
+is one GEMM per kernel position, each added into its window of the padded
+input; ``col2im`` (the grouped path) scatters window gradients back the same way.
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import numpy as np
 
 from engine import backend
 
-# From this many channels on, per-kernel-position slice copies beat one strided-view gather.
-_SLICE_COPY_MIN_CHANNELS = 8
+# Up to this many channels, gathering the windows kernel-position-major (runs along the output
+# width) is faster than channel-minor rows (runs of kernel_width * channels).
+_POSITION_MAJOR_MAX_CHANNELS = 3
 
 
 def normalize_tuple(value, n, name):
@@ -98,25 +99,33 @@ def unpad4(x, pads):
     return x[:, t:x.shape[1] - b, l:x.shape[2] - r, :]
 
 
-def im2col(xpad, kernel, strides, dilation, out_hw):
-    """Windows of ``xpad`` (N, Hp, Wp, C) -> (N, oh, ow, kh, kw, C).
-
-    Few channels: one strided view (``sliding_window_view``) copied once; many
-    channels: one strided slice copy per kernel position (contiguous rows of C).
-    """
+def windows(xpad, kernel, strides, dilation, out_hw):
+    """Strided view (N, oh, ow, kh, kw, C) of the windows of ``xpad`` (N, Hp, Wp, C); no copy."""
     xp = backend.array_module(xpad)
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, strides, dilation, out_hw
-    n, c = xpad.shape[0], xpad.shape[-1]
-    if c >= _SLICE_COPY_MIN_CHANNELS:
-        cols = xp.empty((n, oh, ow, kh, kw, c), dtype=xpad.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                cols[:, :, :, i, j, :] = xpad[window_slice(i, j, strides, out_hw, dilation)]
-        return cols
     keh, kew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     view = xp.lib.stride_tricks.sliding_window_view(xpad, (keh, kew), axis=(1, 2))
     view = view[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw, :, ::dh, ::dw]
-    return xp.ascontiguousarray(view.transpose(0, 1, 2, 4, 5, 3))
+    return view.transpose(0, 1, 2, 4, 5, 3)
+
+
+def im2col(xpad, kernel, strides, dilation, out_hw):
+    """Windows of ``xpad`` (N, Hp, Wp, C) -> contiguous (N, oh, ow, kh, kw, C)."""
+    return backend.array_module(xpad).ascontiguousarray(windows(xpad, kernel, strides, dilation, out_hw))
+
+
+def im2col_matrix(xpad, kernel, strides, dilation, out_hw):
+    """The GEMM operand of a convolution: (N*oh*ow, kh*kw*C), entry ((n, y, x), (i, j, c)).
+
+    Few channels: the transpose of a contiguous (kh*kw*C, N*oh*ow) copy, whose
+    gather runs along the output width; otherwise the contiguous row-major copy.
+    """
+    xp = backend.array_module(xpad)
+    view = windows(xpad, kernel, strides, dilation, out_hw)
+    n, oh, ow, kh, kw, c = view.shape
+    if c <= _POSITION_MAJOR_MAX_CHANNELS:
+        return xp.ascontiguousarray(view.transpose(3, 4, 5, 0, 1, 2)).reshape(kh * kw * c, n * oh * ow).T
+    return xp.ascontiguousarray(view).reshape(n * oh * ow, kh * kw * c)
 
 
 def window_slice(i, j, strides, out_hw, dilation=(1, 1)):
@@ -148,23 +157,21 @@ def conv(xpad, kernel, strides, dilation, groups=1):
     n, hp, wp, c = xpad.shape
     oh = (hp - ((kh - 1) * dilation[0] + 1)) // strides[0] + 1
     ow = (wp - ((kw - 1) * dilation[1] + 1)) // strides[1] + 1
-    cols = im2col(xpad, (kh, kw), strides, dilation, (oh, ow))
     p = n * oh * ow
     if groups == 1:
-        a = cols.reshape(p, kh * kw * c)
-        wm = kernel.reshape(kh * kw * c, f)
-        y = (a @ wm).reshape(n, oh, ow, f)
+        a = im2col_matrix(xpad, (kh, kw), strides, dilation, (oh, ow))
+        y = (a @ kernel.reshape(kh * kw * c, f)).reshape(n, oh, ow, f)
 
         def backprop(dy, need_dx=True):
             d2 = dy.reshape(p, f)
             dk = (a.T @ d2).reshape(kernel.shape)
             if not need_dx:
                 return None, dk
-            dcols = (d2 @ wm.T).reshape(n, oh, ow, kh, kw, c)
-            return col2im(dcols, xpad.shape, strides, dilation), dk
+            return conv_input_grad(d2, kernel, xpad.shape, strides, dilation, (oh, ow)), dk
 
         return y, backprop
 
+    cols = im2col(xpad, (kh, kw), strides, dilation, (oh, ow))
     g, fg = groups, f // groups
     a = cols.reshape(p, kh * kw, g, cg).transpose(2, 0, 1, 3).reshape(g, p, kh * kw * cg)
     wm = kernel.reshape(kh * kw, cg, g, fg).transpose(2, 0, 1, 3).reshape(g, kh * kw * cg, fg)
@@ -180,6 +187,23 @@ def conv(xpad, kernel, strides, dilation, groups=1):
         return col2im(dcols, xpad.shape, strides, dilation), dk
 
     return y, backprop_grouped
+
+
+def conv_input_grad(d2, kernel, padded_shape, strides, dilation, out_hw):
+    """Gradient (N, Hp, Wp, C) of the padded input of :func:`conv` (groups 1) from ``d2`` (N*oh*ow, F).
+
+    One (N*oh*ow, F) @ (F, C) product per kernel position, added into that
+    position's window: the same sums as col2im of ``d2 @ kernel.T``, without
+    the (N*oh*ow, kh*kw*C) intermediate and its channel-strided adds.
+    """
+    xp = backend.array_module(d2)
+    kh, kw, c, _ = kernel.shape
+    oh, ow = out_hw
+    dx = xp.zeros(padded_shape, dtype=d2.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dx[window_slice(i, j, strides, out_hw, dilation)] += (d2 @ kernel[i, j].T).reshape(-1, oh, ow, c)
+    return dx
 
 
 def dilate4(x, strides):

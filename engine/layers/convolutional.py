@@ -10,6 +10,8 @@ Inputs are ``(batch, steps, channels)`` / ``(batch, rows, cols, channels)``
 """
 from __future__ import annotations
 
+import math
+
 from engine import activations, backend, constraints, initializers, regularizers
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
@@ -18,6 +20,45 @@ from engine.layers.registry import register
 
 def _ser(module, value):
     return module.serialize(value)
+
+
+# Channel vectors per row of the in-place bias / relu: long inner loops run NumPy's vector code.
+_ROW_VECTORS = 128
+
+
+def _rows(z):
+    """Contiguous ``z`` (..., F) as 2-D rows of up to ``_ROW_VECTORS`` whole channel vectors each."""
+    f = z.shape[-1]
+    return z.reshape(-1, f * math.gcd(z.size // f, _ROW_VECTORS))
+
+
+def _add_bias(z, bias):
+    """``z += bias`` along the last axis, in place."""
+    rows = _rows(z)
+    rows += backend.array_module(z).tile(bias, rows.shape[1] // bias.shape[0])
+
+
+def _is_plain_relu(activation):
+    return type(activation) is activations.Activation and activation.name == "relu" and not activation.kwargs
+
+
+def _relu(z):
+    """The engine's relu of ``z`` computed in z's memory: ``(y, backprop)`` with the same bits.
+
+    ``fmax(z, 0) + 0`` maps NaN to 0 and -0 to +0, as activations' relu; y > 0 exactly where z > 0.
+    """
+    xp = backend.array_module(z)
+    rows = _rows(z)
+    xp.fmax(rows, xp.zeros(rows.shape[1], z.dtype), out=rows)
+    rows += 0
+    return z, lambda dy: dy * (z > 0)
+
+
+def _channel_sums(dz):
+    """Sum of ``dz`` (..., F) over all axes but the last, as one matrix-vector product."""
+    xp = backend.array_module(dz)
+    d2 = dz.reshape(-1, dz.shape[-1])
+    return xp.ones(d2.shape[0], dz.dtype) @ d2
 
 
 class _BaseConv(Layer):
@@ -115,14 +156,16 @@ class _BaseConv(Layer):
     def forward(self, inputs, training=False, mask=None, need_input_grad=True):
         self._check_input(inputs)
         z, conv_bp = self._conv_forward(self._to4(inputs), need_input_grad)
+        # z is the convolution's own new array (maybe a transposed view): the bias and a relu go into it in place.
+        z = backend.array_module(z).ascontiguousarray(z)
         if self.use_bias:
-            z = z + self.bias.value
-        y, act_bp = self.activation.forward(z)
+            _add_bias(z, self.bias.value)
+        y, act_bp = _relu(z) if _is_plain_relu(self.activation) else self.activation.forward(z)
 
         def backprop(dy):
             dz = act_bp(self._to4(dy))
             if self.use_bias:
-                self.bias.add_grad(dz.sum(axis=(0, 1, 2)))
+                self.bias.add_grad(_channel_sums(dz))
             dx4 = conv_bp(dz)
             return None if dx4 is None else self._from4(dx4)
 

@@ -43,7 +43,15 @@ class _Pooling(Layer):
     def _pair(self, t):
         return (1,) + t if self.rank == 1 else t
 
+    def call(self, inputs, training=False, mask=None):
+        return self._pool(inputs, need_backprop=False)[0]
+
     def forward(self, inputs, training=False, mask=None):
+        return self._pool(inputs, need_backprop=True)
+
+    def _pool(self, inputs, need_backprop):
+        """``(y, backprop)``; a max pool with disjoint windows finds each window's first maximum
+        here, while the input is still in cache, when a backprop is wanted."""
         if inputs.ndim != self.rank + 2:
             raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected "
                              f"ndim={self.rank + 2}, found ndim={inputs.ndim}. Full shape received: "
@@ -57,11 +65,16 @@ class _Pooling(Layer):
         fill = -np.inf if self._mode == "max" else 0.0
         xpad = ops.pad4(x4, pads, fill)
         windows = [ops.window_slice(i, j, strides, out_hw) for i in range(size[0]) for j in range(size[1])]
+        disjoint = strides[0] >= size[0] and strides[1] >= size[1]
+        # Disjoint windows that tile the padded input leave no entry of a max pool's gradient unwritten.
+        tiled = disjoint and all(o * st == k * o == s for o, st, k, s in zip(out_hw, strides, size, xpad.shape[1:3]))
         if self._mode == "max":
-            y4 = xpad[windows[0]]
-            for w in windows[1:]:
-                y4 = xp.maximum(y4, xpad[w])
+            y4 = xpad[windows[0]] if len(windows) == 1 else xp.maximum(xpad[windows[0]], xpad[windows[1]])
+            for w in windows[2:]:
+                xp.maximum(y4, xpad[w], out=y4)
+            hits = _first_max_hits(xpad, y4, windows) if need_backprop and disjoint else None
         else:
+            hits = None
             y4 = xpad[windows[0]].copy()
             for w in windows[1:]:
                 y4 += xpad[w]
@@ -75,19 +88,18 @@ class _Pooling(Layer):
         def backprop(dy):
             d = ops.to_last(dy, self.data_format)
             d4 = d[:, None] if self.rank == 1 else d
-            dxpad = xp.zeros(xpad.shape, dtype=d4.dtype)
-            disjoint = strides[0] >= size[0] and strides[1] >= size[1]
-            if self._mode == "max":
+            dxpad = (xp.empty if tiled and hits is not None else xp.zeros)(xpad.shape, dtype=d4.dtype)
+            if hits is not None:
+                for w, hit in zip(windows, hits):
+                    xp.multiply(hit, d4, out=dxpad[w])
+            elif self._mode == "max":
                 # The gradient goes to the first maximum of each window, in row-major order (as XLA's).
                 open_ = xp.ones(y4.shape, dtype=bool)
                 for w in windows:
                     hit = xpad[w] == y4
                     hit &= open_
                     open_ ^= hit
-                    if disjoint:
-                        xp.multiply(hit, d4, out=dxpad[w])
-                    else:
-                        dxpad[w] += hit * d4
+                    dxpad[w] += hit * d4
             else:
                 share = d4 / counts
                 for w in windows:
@@ -102,6 +114,18 @@ class _Pooling(Layer):
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size), "padding": self.padding,
                 "strides": list(self.strides), "data_format": self.data_format}
+
+
+def _first_max_hits(xpad, y4, windows):
+    """(k, N, oh, ow, C) bool: window position k holds its window's first maximum (row-major, as XLA's)."""
+    xp = backend.array_module(y4)
+    hits = xp.empty((len(windows),) + y4.shape, dtype=bool)
+    found = xp.zeros(y4.shape, dtype=bool)
+    for w, hit in zip(windows, hits):
+        xp.equal(xpad[w], y4, out=hit)
+        xp.greater(hit, found, out=hit)  # hit and not found
+        found |= hit
+    return hits
 
 
 @register(aliases=("MaxPool1D",))

@@ -1,0 +1,149 @@
+"""The convolution and pooling fast paths give the numbers of their plain definitions."""
+import numpy as np
+import pytest
+
+from engine import activations, layers
+from engine.layers import conv_ops as ops
+from engine.layers import convolutional
+
+GEOMETRIES = [((3, 3), (1, 1), (1, 1)), ((2, 3), (2, 1), (1, 1)), ((3, 2), (1, 1), (2, 2))]
+
+
+def _out_hw(xpad, kernel, strides, dilation):
+    return tuple((s - ((k - 1) * d + 1)) // st + 1 for s, k, st, d in zip(xpad.shape[1:3], kernel, strides, dilation))
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4, 9])
+@pytest.mark.parametrize("kernel,strides,dilation", GEOMETRIES)
+def test_im2col_matrix_is_the_window_matrix(channels, kernel, strides, dilation):
+    xpad = np.random.default_rng(0).standard_normal((2, 7, 8, channels)).astype("float32")
+    out_hw = _out_hw(xpad, kernel, strides, dilation)
+    a = ops.im2col_matrix(xpad, kernel, strides, dilation, out_hw)
+    cols = ops.im2col(xpad, kernel, strides, dilation, out_hw)
+    np.testing.assert_array_equal(a, cols.reshape(a.shape))
+    n, oh, ow = 2, *out_hw
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            np.testing.assert_array_equal(cols[:, :, :, i, j, :], xpad[ops.window_slice(i, j, strides, out_hw, dilation)])
+    assert a.shape == (n * oh * ow, kernel[0] * kernel[1] * channels)
+
+
+@pytest.mark.parametrize("channels", [2, 6])
+@pytest.mark.parametrize("kernel,strides,dilation", GEOMETRIES)
+def test_conv_and_its_gradients_match_the_window_sums(channels, kernel, strides, dilation):
+    rng = np.random.default_rng(1)
+    xpad = rng.standard_normal((2, 7, 8, channels))
+    k = rng.standard_normal(kernel + (channels, 5))
+    out_hw = _out_hw(xpad, kernel, strides, dilation)
+    cols = ops.im2col(xpad, kernel, strides, dilation, out_hw)
+    y, bp = ops.conv(xpad, k, strides, dilation)
+    np.testing.assert_allclose(y, np.einsum("nyxijc,ijcf->nyxf", cols, k), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dx, dk = bp(dy)
+    np.testing.assert_allclose(dk, np.einsum("nyxijc,nyxf->ijcf", cols, dy), rtol=1e-12, atol=1e-12)
+    dcols = np.einsum("nyxf,ijcf->nyxijc", dy, k)
+    np.testing.assert_allclose(dx, ops.col2im(dcols, xpad.shape, strides, dilation), rtol=1e-12, atol=1e-12)
+    assert bp(dy, need_dx=False)[0] is None
+
+
+def _conv_pair(activation, use_bias=True):
+    """A Conv2D with ``activation`` and the same Conv2D without one, sharing weights."""
+    x = np.random.default_rng(2).standard_normal((3, 9, 8, 5)).astype("float32")
+    fused = layers.Conv2D(6, 3, activation=activation, use_bias=use_bias)
+    plain = layers.Conv2D(6, 3, use_bias=use_bias)
+    fused.build(x.shape)
+    plain.build(x.shape)
+    if use_bias:
+        fused.bias.assign(np.linspace(-1, 1, 6).astype("float32"))
+    plain.set_weights(fused.get_weights())
+    return x, fused, plain
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_relu_conv_gives_the_bits_of_the_relu_activation(use_bias):
+    x, fused, plain = _conv_pair("relu", use_bias)
+    y, bp = fused.forward(x)
+    z, plain_bp = plain.forward(x)
+    ref, relu_bp = activations.get("relu").forward(z)
+    np.testing.assert_array_equal(y.view("int32"), ref.view("int32"))
+    dy = np.random.default_rng(3).standard_normal(y.shape).astype("float32")
+    dx = bp(dy)
+    dx_ref = plain_bp(relu_bp(dy))
+    np.testing.assert_array_equal(dx, dx_ref)
+    for w_fused, w_plain in zip(fused.weights, plain.weights):
+        np.testing.assert_array_equal(w_fused.grad, w_plain.grad)
+
+
+def test_in_place_relu_keeps_nan_and_signed_zero_rules():
+    z = np.array([[np.nan, -0.0, 0.0, -1.5, 2.5, np.inf, -np.inf, 1e-45]], dtype="float32")
+    ref, ref_bp = activations.get("relu").forward(z.copy())
+    y, bp = convolutional._relu(z.copy())
+    np.testing.assert_array_equal(y.view("int32"), ref.view("int32"))
+    dy = np.arange(1, 9, dtype="float32")[None]
+    np.testing.assert_array_equal(bp(dy), ref_bp(dy))
+
+
+def test_bias_add_and_channel_sums():
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((3, 7, 5, 6)).astype("float32")
+    b = rng.standard_normal(6).astype("float32")
+    out = z.copy()
+    convolutional._add_bias(out, b)
+    np.testing.assert_array_equal(out, z + b)
+    np.testing.assert_allclose(convolutional._channel_sums(z), z.sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
+
+
+def _first_max_pool_reference(x, size, strides):
+    """Max pool (valid, channels last) and its gradient routed to each window's first maximum (row-major)."""
+    n, h, w, c = x.shape
+    oh, ow = (h - size[0]) // strides[0] + 1, (w - size[1]) // strides[1] + 1
+    y = np.empty((n, oh, ow, c), x.dtype)
+    first = np.empty((n, oh, ow, c, 2), int)
+    for r in range(oh):
+        for q in range(ow):
+            win = x[:, r * strides[0]:r * strides[0] + size[0], q * strides[1]:q * strides[1] + size[1]]
+            flat = win.reshape(n, -1, c)
+            k = flat.argmax(axis=1)
+            y[:, r, q] = flat.max(axis=1)
+            first[:, r, q, :, 0] = r * strides[0] + k // size[1]
+            first[:, r, q, :, 1] = q * strides[1] + k % size[1]
+
+    def grad(d):
+        dx = np.zeros_like(x)
+        for b in range(n):
+            for r in range(oh):
+                for q in range(ow):
+                    for ch in range(c):
+                        i, j = first[b, r, q, ch]
+                        dx[b, i, j, ch] += d[b, r, q, ch]
+        return dx
+
+    return y, grad
+
+
+@pytest.mark.parametrize("size,strides,shape", [((2, 2), (2, 2), (2, 6, 8, 3)), ((2, 2), (2, 2), (2, 7, 5, 3)),
+                                                ((3, 2), (3, 2), (1, 9, 6, 2)), ((2, 2), (3, 3), (2, 8, 8, 2)),
+                                                ((3, 3), (2, 2), (2, 7, 7, 2))])
+def test_max_pool_gradient_goes_to_the_first_maximum_of_each_window(size, strides, shape):
+    # Few distinct values and zeros (as after a relu) make ties in most windows.
+    x = np.maximum(np.random.default_rng(5).integers(-2, 3, shape), 0).astype("float32")
+    layer = layers.MaxPooling2D(size, strides=strides)
+    y, bp = layer.forward(x)
+    ref_y, ref_grad = _first_max_pool_reference(x, size, strides)
+    np.testing.assert_array_equal(y, ref_y)
+    np.testing.assert_array_equal(layer(x), ref_y)
+    d = np.random.default_rng(6).standard_normal(y.shape).astype("float32")
+    np.testing.assert_array_equal(bp(d), ref_grad(d))
+
+
+def test_max_pool_channels_first_and_1d_use_the_same_routing():
+    x = np.maximum(np.random.default_rng(7).integers(-2, 3, (2, 6, 6, 3)), 0).astype("float32")
+    d = np.random.default_rng(8).standard_normal((2, 3, 3, 3)).astype("float32")
+    ref_y, ref_grad = _first_max_pool_reference(x, (2, 2), (2, 2))
+    y, bp = layers.MaxPooling2D(2, data_format="channels_first").forward(x.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(y, ref_y.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(bp(d.transpose(0, 3, 1, 2)), ref_grad(d).transpose(0, 3, 1, 2))
+    y1, bp1 = layers.MaxPooling1D(2).forward(x[:, 0])
+    ref1_y, ref1_grad = _first_max_pool_reference(x[:, :1], (1, 2), (1, 2))
+    np.testing.assert_array_equal(y1, ref1_y[:, 0])
+    np.testing.assert_array_equal(bp1(d[:, 0]), ref1_grad(d[:, :1])[:, 0])
