@@ -50,6 +50,128 @@ def _rec_backward(dz, h, kernel, masks, units, gates, d_kernel):
     return dh
 
 
+
+# ------------------------------------------------- LSTM fast path (NumPy)
+# A tanh / sigmoid LSTM without masks or dropout runs a transposed time loop: states are
+# (units, batch), so each gate block is a contiguous row block and every step is a handful of
+# whole-array NumPy calls writing into per-sequence buffers. The gates are reordered to
+# i, f, o, c so that one sigmoid covers the first three blocks.
+def _ifoc_columns(units):
+    """Column order taking Keras's i, f, c, o gate blocks to i, f, o, c (the reorder is its own inverse)."""
+    return np.concatenate([np.arange(g * units, (g + 1) * units) for g in (0, 1, 3, 2)])
+
+
+class _BufferPool:
+    """Buffers of finished passes, handed to the next pass that needs the same shapes.
+
+    A training step of a long sequence needs tens of MB of per-step buffers; memory that
+    goes back to the OS costs a page fault per 4 KiB when it is touched again, which cost as
+    much as a third of the time loop. ``take`` pops the most recent set (a new one when it
+    does not fit), ``give`` keeps the last ``size`` sets.
+    """
+
+    def __init__(self, size=2):
+        self.size = size
+        self._free = []
+
+    def take(self, shapes, dtype):
+        """A dict name -> uninitialised array of ``shapes[name]``."""
+        try:
+            bufs = self._free.pop()
+        except IndexError:
+            bufs = {}
+        if bufs.keys() != shapes.keys() or any(bufs[k].shape != shape or bufs[k].dtype != dtype
+                                               for k, shape in shapes.items()):
+            bufs = {k: np.empty(shape, dtype) for k, shape in shapes.items()}
+        return bufs
+
+    def give(self, bufs):
+        self._free.append(bufs)
+        del self._free[:-self.size]
+
+
+_lstm_buffers = _BufferPool()
+
+
+def _lstm_steps(w_t, b_neg, b_c, xh, c, gates, tanh_c, keep=True):
+    """Forward time loop, in place.
+
+    ``w_t`` (4u, F+u): kernel and recurrent kernel stacked and transposed, gates i, f, o, c.
+    ``b_neg`` (3u, 1): minus the i, f, o biases; ``b_c`` (u, 1): the c bias (both None without bias).
+    ``xh`` (T+1, F+u, N): rows ``:F`` of step t hold x_t^T and rows ``F:`` hold h_{t-1}^T
+    (step 0: the initial h); h_t^T is written into ``xh[t+1, F:]``.
+    ``c`` (T+1, u, N) with c[0] the initial c^T, ``gates`` (T, 4u, N) and ``tanh_c`` (T, u, N)
+    receive c_t^T, the gate activations and tanh(c_t)^T. With ``keep=False`` (inference)
+    ``c``, ``gates`` and ``tanh_c`` hold one step, overwritten by the next.
+    """
+    u = tanh_c.shape[1]
+    f_in = xh.shape[1] - u
+    for t in range(xh.shape[0] - 1):
+        k = t if keep else 0
+        z, tc, c_prev = gates[k], tanh_c[k], c[k]
+        c_new = c[t + 1] if keep else c_prev
+        np.matmul(w_t, xh[t], out=z)
+        sig, cand = z[:3 * u], z[3 * u:]
+        if b_neg is None:
+            np.negative(sig, out=sig)
+        else:
+            np.subtract(b_neg, sig, out=sig)
+        np.exp(sig, out=sig)
+        sig += 1
+        np.reciprocal(sig, out=sig)
+        if b_c is not None:
+            cand += b_c
+        np.tanh(cand, out=cand)
+        np.multiply(z[u:2 * u], c_prev, out=c_new)
+        np.multiply(z[:u], cand, out=tc)
+        c_new += tc
+        np.tanh(c_new, out=tc)
+        np.multiply(z[2 * u:3 * u], tc, out=xh[t + 1, f_in:])
+
+
+def _lstm_steps_backward(w, xh, c, gates, tanh_c, dh_seq, dh, dc, dz, dxh):
+    """Backward time loop of :func:`_lstm_steps` (kept buffers); returns dh_0^T.
+
+    ``w`` (F+u, 4u): ``w_t`` transposed. ``dh_seq`` (T, u, N): each step's output gradient, or
+    None. ``dh``, ``dc`` (u, N): the final states' gradients, updated in place to the initial
+    states' (``dh`` only when ``dxh`` is None). ``dz`` (T, 4u, N) receives the gate
+    pre-activation gradients, ``dxh`` (T, F+u, N) [dx_t^T; dh_{t-1}^T]; None skips the input
+    gradient.
+    """
+    steps, u = tanh_c.shape[0], tanh_c.shape[1]
+    f_in = xh.shape[1] - u
+    dsig = np.empty_like(gates[0, :3 * u])
+    dtanh = np.empty_like(dc)
+    for t in reversed(range(steps)):
+        z, tc, dzt = gates[t], tanh_c[t], dz[t]
+        i, f, o, g = z[:u], z[u:2 * u], z[2 * u:3 * u], z[3 * u:]
+        if dh_seq is not None:
+            dh += dh_seq[t]
+        do = dzt[2 * u:3 * u]
+        np.multiply(tc, tc, out=do)
+        np.subtract(1, do, out=do)
+        do *= o
+        do *= dh
+        dc += do
+        np.multiply(dh, tc, out=do)
+        np.multiply(dc, g, out=dzt[:u])
+        np.multiply(dc, c[t], out=dzt[u:2 * u])
+        np.multiply(dc, i, out=dzt[3 * u:])
+        np.multiply(z[:3 * u], z[:3 * u], out=dsig)
+        np.subtract(z[:3 * u], dsig, out=dsig)
+        dzt[:3 * u] *= dsig
+        np.multiply(g, g, out=dtanh)
+        np.subtract(1, dtanh, out=dtanh)
+        dzt[3 * u:] *= dtanh
+        dc *= f
+        if dxh is None:
+            np.matmul(w[f_in:], dzt, out=dh)
+        else:
+            np.matmul(w, dzt, out=dxh[t])
+            dh = dxh[t, f_in:]
+    return dh
+
+
 class _RNN(Layer):
     """The time loop, masks, states, dropout and return options shared by the recurrent layers."""
 
@@ -377,6 +499,93 @@ class LSTM(_RNN):
             bias.assign(value)
         return bias
 
+    # ------------------------------------------------------------ fast path
+    def _uses_fast_path(self, x, training, mask):
+        """Whether :meth:`_fast_forward` computes this call: NumPy, tanh / sigmoid, no mask or dropout."""
+        act, rec = self.activation, self.recurrent_activation
+        return (mask is None and isinstance(x, np.ndarray) and x.ndim == 3 and x.dtype == self.kernel.value.dtype
+                and type(act) is activations.Activation and act.name == "tanh" and not act.kwargs
+                and type(rec) is activations.Activation and rec.name == "sigmoid" and not rec.kwargs
+                and not (training and (self.dropout > 0 or self.recurrent_dropout > 0)))
+
+    def forward(self, inputs, training=False, mask=None, need_input_grad=True):
+        x, given_states, seq_mask = self._split_inputs(inputs, mask)
+        if not self._uses_fast_path(x, training, seq_mask):
+            return super().forward(inputs, training=training, mask=mask, need_input_grad=need_input_grad)
+        return self._fast_forward(x, given_states, True, need_input_grad)
+
+    def call(self, inputs, training=False, mask=None):
+        x, given_states, seq_mask = self._split_inputs(inputs, mask)
+        if not self._uses_fast_path(x, training, seq_mask):
+            return super().call(inputs, training=training, mask=mask)
+        return self._fast_forward(x, given_states, False, False)[0]
+
+    def _fast_forward(self, x, given_states, need_backprop, need_input_grad):
+        """:meth:`forward` on the transposed loop of :func:`_lstm_steps`; ``(outputs, backprop or None)``."""
+        n, steps, f_in = x.shape
+        u, dtype = self.units, x.dtype
+        cols = _ifoc_columns(u)
+        w = np.concatenate([self.kernel.value, self.recurrent_kernel.value])[:, cols]
+        bias = None if self.bias is None else self.bias.value[cols, None]
+        kept = steps if need_backprop else 1
+        shapes = {"xh": (steps + 1, f_in + u, n), "c": (kept + 1 if need_backprop else 1, u, n),
+                  "gates": (kept, 4 * u, n), "tanh_c": (kept, u, n)}
+        if need_backprop:
+            shapes.update(dz=(steps, 4 * u, n), dxh=(steps, f_in + u, n))
+        bufs = _lstm_buffers.take(shapes, dtype)
+        xh, c, gates, tanh_c = bufs["xh"], bufs["c"], bufs["gates"], bufs["tanh_c"]
+        xh[:steps, :f_in] = (x[:, ::-1] if self.go_backwards else x).transpose(1, 2, 0)
+        if given_states is None:
+            xh[0, f_in:] = 0
+            c[0] = 0
+        else:
+            xh[0, f_in:] = given_states[0].T
+            c[0] = given_states[1].T
+        with np.errstate(over="ignore"):  # exp(-z) overflows to inf for very negative z: sigmoid 0
+            _lstm_steps(w.T.copy(), None if bias is None else -bias[:3 * u], None if bias is None else bias[3 * u:],
+                        xh, c, gates, tanh_c, keep=need_backprop)
+        h_last, c_last = xh[steps, f_in:].T.copy(), c[-1].T.copy()
+        y = xh[1:, f_in:].transpose(2, 0, 1).copy() if self.return_sequences else h_last
+        result = [y, h_last, c_last] if self.return_state else y
+        if not need_backprop:
+            _lstm_buffers.give(bufs)
+            return result, None
+
+        def backprop(d):
+            dy, d_final = (d[0], d[1:]) if self.return_state else (d, [None, None])
+            dh, dc = (np.zeros((u, n), dtype) if ds is None else np.array(ds.T, dtype=dtype) for ds in d_final)
+            dh_seq = None
+            if self.return_sequences:
+                dh_seq = np.ascontiguousarray(dy.transpose(1, 2, 0), dtype=dtype)
+            else:
+                dh += dy.T
+            dxh = bufs["dxh"] if need_input_grad else None
+            dh0 = _lstm_steps_backward(w, xh, c, gates, tanh_c, dh_seq, dh, dc, bufs["dz"], dxh)
+            self._add_fast_grads(bufs["dz"], xh, cols, f_in)
+            dx = None
+            if need_input_grad:
+                dxs = dxh[::-1, :f_in] if self.go_backwards else dxh[:, :f_in]
+                dx = dxs.transpose(2, 0, 1).copy()
+                dh0 = dh0.T.copy()
+            _lstm_buffers.give(bufs)
+            if given_states is None:
+                return dx
+            return [dx, dh0, dc.T.copy()] if need_input_grad else [None] * (1 + len(given_states))
+
+        return result, backprop
+
+    def _add_fast_grads(self, dz, xh, cols, f_in):
+        """Weight gradients from the gate gradients dz (T, 4u, N) and the step inputs ``xh``."""
+        dw_t = np.zeros((dz.shape[1], xh.shape[1]), dz.dtype)
+        for t in range(dz.shape[0]):
+            dw_t += dz[t] @ xh[t].T
+        dw = dw_t.T[:, cols]
+        self.kernel.add_grad(np.ascontiguousarray(dw[:f_in]))
+        self.recurrent_kernel.add_grad(np.ascontiguousarray(dw[f_in:]))
+        if self.bias is not None:
+            self.bias.add_grad(dz.sum(axis=0).sum(axis=1)[cols])
+
+    # -------------------------------------------------------- generic step
     def _step(self, xz, states, rec_masks):
         h_prev, c_prev = states
         u = self.units
