@@ -19,6 +19,8 @@ Gates: LSTM i, f, c, o; GRU z, r, h.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from engine import activations, backend, constraints, initializers, regularizers
@@ -50,7 +52,6 @@ def _rec_backward(dz, h, kernel, masks, units, gates, d_kernel):
     return dh
 
 
-
 # ------------------------------------------------- LSTM fast path (NumPy)
 # A tanh / sigmoid LSTM without masks or dropout runs a transposed time loop: states are
 # (units, batch), so each gate block is a contiguous row block and every step is a handful of
@@ -67,7 +68,8 @@ class _BufferPool:
     A training step of a long sequence needs tens of MB of per-step buffers; memory that
     goes back to the OS costs a page fault per 4 KiB when it is touched again, which cost as
     much as a third of the time loop. ``take`` pops the most recent set (a new one when it
-    does not fit), ``give`` keeps the last ``size`` sets.
+    does not fit), ``give`` keeps the last ``size`` sets. A training pass gives its set back
+    when its backprop closure is dropped, so calling the closure twice stays correct.
     """
 
     def __init__(self, size=2):
@@ -566,12 +568,11 @@ class LSTM(_RNN):
             if need_input_grad:
                 dxs = dxh[::-1, :f_in] if self.go_backwards else dxh[:, :f_in]
                 dx = dxs.transpose(2, 0, 1).copy()
-                dh0 = dh0.T.copy()
-            _lstm_buffers.give(bufs)
             if given_states is None:
                 return dx
-            return [dx, dh0, dc.T.copy()] if need_input_grad else [None] * (1 + len(given_states))
+            return [dx, dh0.T.copy(), dc.T.copy()] if need_input_grad else [None] * (1 + len(given_states))
 
+        weakref.finalize(backprop, _lstm_buffers.give, bufs)
         return result, backprop
 
     def _add_fast_grads(self, dz, xh, cols, f_in):
