@@ -69,7 +69,7 @@ class Embedding(Layer):
         xp = backend.array_module(inputs)
         idx = xp.asarray(inputs).astype("int64")
         table = self.embeddings.value
-        y = table[idx]
+        y = xp.take(table, idx, axis=0)
 
         def backprop(dy):
             rows, values = idx.ravel(), dy.reshape(-1, self.output_dim)
