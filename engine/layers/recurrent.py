@@ -120,7 +120,7 @@ def _lstm_steps(w_t, b_neg, b_c, xh, c, gates, tanh_c, keep=True):
             np.subtract(b_neg, sig, out=sig)
         np.exp(sig, out=sig)
         sig += 1
-        np.reciprocal(sig, out=sig)
+        np.divide(1, sig, out=sig)
         if b_c is not None:
             cand += b_c
         np.tanh(cand, out=cand)
@@ -142,29 +142,25 @@ def _lstm_steps_backward(w, xh, c, gates, tanh_c, dh_seq, dh, dc, dz, dxh):
     """
     steps, u = tanh_c.shape[0], tanh_c.shape[1]
     f_in = xh.shape[1] - u
-    dsig = np.empty_like(gates[0, :3 * u])
-    dtanh = np.empty_like(dc)
+    slope = np.empty_like(gates[0])  # the activations' derivatives: y (1 - y) for i, f, o, 1 - y^2 for c
     for t in reversed(range(steps)):
         z, tc, dzt = gates[t], tanh_c[t], dz[t]
         i, f, o, g = z[:u], z[u:2 * u], z[2 * u:3 * u], z[3 * u:]
         if dh_seq is not None:
             dh += dh_seq[t]
         do = dzt[2 * u:3 * u]
-        np.multiply(tc, tc, out=do)
-        np.subtract(1, do, out=do)
-        do *= o
+        np.multiply(xh[t + 1, f_in:], tc, out=do)  # dc += dh o (1 - tanh(c)^2), with o tanh(c) = h
+        np.subtract(o, do, out=do)
         do *= dh
         dc += do
         np.multiply(dh, tc, out=do)
         np.multiply(dc, g, out=dzt[:u])
         np.multiply(dc, c[t], out=dzt[u:2 * u])
         np.multiply(dc, i, out=dzt[3 * u:])
-        np.multiply(z[:3 * u], z[:3 * u], out=dsig)
-        np.subtract(z[:3 * u], dsig, out=dsig)
-        dzt[:3 * u] *= dsig
-        np.multiply(g, g, out=dtanh)
-        np.subtract(1, dtanh, out=dtanh)
-        dzt[3 * u:] *= dtanh
+        np.multiply(z, z, out=slope)
+        np.subtract(z[:3 * u], slope[:3 * u], out=slope[:3 * u])
+        np.subtract(1, slope[3 * u:], out=slope[3 * u:])
+        dzt *= slope
         dc *= f
         if dxh is None:
             np.matmul(w[f_in:], dzt, out=dh)
