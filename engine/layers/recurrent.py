@@ -16,6 +16,10 @@ Weights (Keras's layouts): kernel ``(features, gates * units)``,
 recurrent_kernel ``(units, gates * units)``, bias ``(gates * units,)``
 (GRU with ``reset_after``: ``(2, 3 * units)``, input then recurrent bias).
 Gates: LSTM i, f, c, o; GRU z, r, h.
+
+An LSTM with tanh / sigmoid activations on NumPy arrays, without a mask or training
+dropout, runs a dedicated loop (:func:`_lstm_steps`): the same numbers to float32
+rounding, without per-step caches, in about two thirds of the time.
 """
 from __future__ import annotations
 
@@ -54,9 +58,10 @@ def _rec_backward(dz, h, kernel, masks, units, gates, d_kernel):
 
 # ------------------------------------------------- LSTM fast path (NumPy)
 # A tanh / sigmoid LSTM without masks or dropout runs a transposed time loop: states are
-# (units, batch), so each gate block is a contiguous row block and every step is a handful of
-# whole-array NumPy calls writing into per-sequence buffers. The gates are reordered to
-# i, f, o, c so that one sigmoid covers the first three blocks.
+# (units, batch), so each gate block is a contiguous row block (column blocks of a
+# (batch, 4 * units) array cost 3-4x more per NumPy call) and every step is one matrix
+# product plus a dozen whole-array NumPy calls writing into per-sequence buffers. The gates
+# are reordered to i, f, o, c so that one sigmoid covers the first three blocks.
 def _ifoc_columns(units):
     """Column order taking Keras's i, f, c, o gate blocks to i, f, o, c (the reorder is its own inverse)."""
     return np.concatenate([np.arange(g * units, (g + 1) * units) for g in (0, 1, 3, 2)])
