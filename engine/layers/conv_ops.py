@@ -1,10 +1,11 @@
 """Convolution arithmetic shared by the convolution and pooling layers.
 
 Everything works on channels-last 4-D arrays ``(batch, height, width,
-channels)``; 1-D layers use a height of 1. ``im2col`` gathers the windows
-(one copy of a strided view) so a convolution is one GEMM. The input gradient
-is one GEMM per kernel position, each added into its window of the padded
-input; ``col2im`` (the grouped path) scatters window gradients back the same way.
+channels)``; 1-D layers use a height of 1. A convolution is a GEMM of the
+im2col matrix of its windows (copies of a strided view), taken in batch pieces
+that stay in cache. The input gradient is one GEMM per kernel position, each
+added into its window of the padded input; ``col2im`` (the grouped path)
+scatters window gradients back the same way.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from engine import backend
 # Up to this many channels, gathering the windows kernel-position-major (runs along the output
 # width) is faster than channel-minor rows (runs of kernel_width * channels).
 _POSITION_MAJOR_MAX_CHANNELS = 3
+# Window entries per batch piece of a convolution's GEMM (1 MiB of float32): the piece's
+# im2col rows are still in cache when they are multiplied.
+_PIECE_ENTRIES = 1 << 18
 
 
 def normalize_tuple(value, n, name):
@@ -114,18 +118,39 @@ def im2col(xpad, kernel, strides, dilation, out_hw):
     return backend.array_module(xpad).ascontiguousarray(windows(xpad, kernel, strides, dilation, out_hw))
 
 
-def im2col_matrix(xpad, kernel, strides, dilation, out_hw):
-    """The GEMM operand of a convolution: (N*oh*ow, kh*kw*C), entry ((n, y, x), (i, j, c)).
+def conv_gemm(xpad, kernel, strides, dilation, out_hw, keep=True):
+    """``(y, a)``: the convolution (groups 1) as the product ``a @ kernel matrix`` of its im2col matrix
+    ``a`` (N*oh*ow, kh*kw*C), entry ((n, y, x), (i, j, c)), and y (N*oh*ow, F).
 
-    Few channels: the transpose of a contiguous (kh*kw*C, N*oh*ow) copy, whose
-    gather runs along the output width; otherwise the contiguous row-major copy.
+    Batch piece by batch piece: each piece's rows of ``a`` are gathered and multiplied while
+    they are in cache. ``a`` is held whole only with ``keep`` (else None). Few channels:
+    ``a`` is the transpose of a contiguous (kh*kw*C, N*oh*ow) array, whose gather runs along
+    the output width; otherwise it is contiguous.
     """
     xp = backend.array_module(xpad)
-    view = windows(xpad, kernel, strides, dilation, out_hw)
+    view = windows(xpad, kernel.shape[:2], strides, dilation, out_hw)
     n, oh, ow, kh, kw, c = view.shape
-    if c <= _POSITION_MAJOR_MAX_CHANNELS:
-        return xp.ascontiguousarray(view.transpose(3, 4, 5, 0, 1, 2)).reshape(kh * kw * c, n * oh * ow).T
-    return xp.ascontiguousarray(view).reshape(n * oh * ow, kh * kw * c)
+    rows, k, f = oh * ow, kh * kw * c, kernel.shape[-1]
+    wm = kernel.reshape(k, f)
+    y = xp.empty((n * rows, f), dtype=xp.result_type(xpad.dtype, kernel.dtype))
+    step = max(1, _PIECE_ENTRIES // (rows * k))
+    position_major = c <= _POSITION_MAJOR_MAX_CHANNELS
+    if position_major:
+        view = view.transpose(3, 4, 5, 0, 1, 2)
+    shape = list(view.shape)
+    batch_axis = 3 if position_major else 0
+    shape[batch_axis] = n if keep else min(n, step)
+    buf = xp.empty(shape, dtype=xpad.dtype)
+    lead = (slice(None),) * batch_axis
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        piece = buf[lead + ((slice(lo, hi) if keep else slice(0, hi - lo)),)]
+        piece[...] = view[lead + (slice(lo, hi),)]
+        a = piece.reshape(k, -1).T if position_major else piece.reshape(-1, k)
+        xp.matmul(a, wm, out=y[lo * rows:hi * rows])
+    if not keep:
+        return y, None
+    return y, (buf.reshape(k, n * rows).T if position_major else buf.reshape(n * rows, k))
 
 
 def window_slice(i, j, strides, out_hw, dilation=(1, 1)):
@@ -147,11 +172,11 @@ def col2im(dcols, padded_shape, strides, dilation):
     return dx
 
 
-def conv(xpad, kernel, strides, dilation, groups=1):
+def conv(xpad, kernel, strides, dilation, groups=1, need_backprop=True):
     """Convolution of padded ``xpad`` (N, Hp, Wp, C) with ``kernel`` (kh, kw, C/groups, F).
 
     Returns ``(y, backprop)``: y is (N, oh, ow, F); ``backprop(dy, need_dx=True) -> (dxpad, dkernel)``
-    (dxpad None when not needed).
+    (dxpad None when not needed); without ``need_backprop``, backprop is None.
     """
     kh, kw, cg, f = kernel.shape
     n, hp, wp, c = xpad.shape
@@ -159,8 +184,10 @@ def conv(xpad, kernel, strides, dilation, groups=1):
     ow = (wp - ((kw - 1) * dilation[1] + 1)) // strides[1] + 1
     p = n * oh * ow
     if groups == 1:
-        a = im2col_matrix(xpad, (kh, kw), strides, dilation, (oh, ow))
-        y = (a @ kernel.reshape(kh * kw * c, f)).reshape(n, oh, ow, f)
+        y, a = conv_gemm(xpad, kernel, strides, dilation, (oh, ow), keep=need_backprop)
+        y = y.reshape(n, oh, ow, f)
+        if not need_backprop:
+            return y, None
 
         def backprop(dy, need_dx=True):
             d2 = dy.reshape(p, f)

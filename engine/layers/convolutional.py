@@ -64,9 +64,10 @@ def _channel_sums(dz):
 class _BaseConv(Layer):
     """Shared arguments, shape logic and the activation/bias tail of every convolution.
 
-    Subclasses define ``_conv_forward(x4, need_input_grad) -> (z, backprop)``: channels-last
-    4-D input (N, H, W, C) to pre-bias outputs (N, oh, ow, F); ``backprop(dz) -> dx4`` (None
-    without ``need_input_grad``) adds the kernel gradients.
+    Subclasses define ``_conv_forward(x4, need_input_grad, need_backprop) -> (z, backprop)``:
+    channels-last 4-D input (N, H, W, C) to pre-bias outputs (N, oh, ow, F); ``backprop(dz) -> dx4``
+    (None without ``need_input_grad``) adds the kernel gradients. Without ``need_backprop``
+    (inference) backprop may be None.
     """
 
     rank = 2
@@ -153,14 +154,15 @@ class _BaseConv(Layer):
 
     skips_input_grad = True
 
+    def call(self, inputs, training=False, mask=None):
+        self._check_input(inputs)
+        z, _ = self._conv_forward(self._to4(inputs), need_input_grad=False, need_backprop=False)
+        return self._from4(self._bias_activation(z)[0])
+
     def forward(self, inputs, training=False, mask=None, need_input_grad=True):
         self._check_input(inputs)
         z, conv_bp = self._conv_forward(self._to4(inputs), need_input_grad)
-        # z is the convolution's own new array (maybe a transposed view): the bias and a relu go into it in place.
-        z = backend.array_module(z).ascontiguousarray(z)
-        if self.use_bias:
-            _add_bias(z, self.bias.value)
-        y, act_bp = _relu(z) if _is_plain_relu(self.activation) else self.activation.forward(z)
+        y, act_bp = self._bias_activation(z)
 
         def backprop(dy):
             dz = act_bp(self._to4(dy))
@@ -170,6 +172,16 @@ class _BaseConv(Layer):
             return None if dx4 is None else self._from4(dx4)
 
         return self._from4(y), backprop
+
+    def _bias_activation(self, z):
+        """``(y, activation backprop)`` of the convolution's pre-bias output ``z`` (N, oh, ow, F).
+
+        z is the convolution's own new array (maybe a transposed view): the bias and a relu go into it in place.
+        """
+        z = backend.array_module(z).ascontiguousarray(z)
+        if self.use_bias:
+            _add_bias(z, self.bias.value)
+        return _relu(z) if _is_plain_relu(self.activation) else self.activation.forward(z)
 
     def _bias_config(self):
         return {"activity_regularizer": _ser(regularizers, self.activity_regularizer), "use_bias": self.use_bias,
@@ -219,12 +231,15 @@ class _Conv(_BaseConv):
                                      self.bias_constraint) if self.use_bias else None)
         self.built = True
 
-    def _conv_forward(self, x4, need_input_grad=True):
+    def _conv_forward(self, x4, need_input_grad=True, need_backprop=True):
         pads = self._pads(x4)
         xpad = ops.pad4(x4, pads)
         kshape = self.kernel.shape
         k4 = self.kernel.value.reshape(self._pair(self.kernel_size) + kshape[-2:])
-        z, bp = ops.conv(xpad, k4, self._pair(self.strides), self._pair(self.dilation_rate), self.groups)
+        z, bp = ops.conv(xpad, k4, self._pair(self.strides), self._pair(self.dilation_rate), self.groups,
+                         need_backprop)
+        if bp is None:
+            return z, None
 
         def backprop(dz):
             dxpad, dk = bp(dz, need_input_grad)
@@ -291,7 +306,7 @@ class _ConvTranspose(_BaseConv):
         return tuple(ops.transpose_output_length(s, k, st, d, self.padding, op) for s, k, st, d, op in
                      zip(spatial, self.kernel_size, self.strides, self.dilation_rate, ops_))
 
-    def _conv_forward(self, x4, need_input_grad=True):
+    def _conv_forward(self, x4, need_input_grad=True, need_backprop=True):
         xp = backend.array_module(x4)
         strides, dil = self._pair(self.strides), self._pair(self.dilation_rate)
         ksize = self._pair(self.kernel_size)
@@ -303,7 +318,9 @@ class _ConvTranspose(_BaseConv):
         kshape = self.kernel.shape
         k4 = self.kernel.value.reshape(ksize + kshape[-2:])
         kf = xp.ascontiguousarray(k4[::-1, ::-1].transpose(0, 1, 3, 2))
-        z, bp = ops.conv(xd, kf, (1, 1), dil)
+        z, bp = ops.conv(xd, kf, (1, 1), dil, need_backprop=need_backprop)
+        if bp is None:
+            return z, None
 
         def backprop(dz):
             dxd, dkf = bp(dz, need_input_grad)
@@ -383,7 +400,7 @@ class _DepthwiseConv(_DepthwiseMixin, _BaseConv):
                                      self.bias_regularizer, self.bias_constraint) if self.use_bias else None)
         self.built = True
 
-    def _conv_forward(self, x4, need_input_grad=True):
+    def _conv_forward(self, x4, need_input_grad=True, need_backprop=True):
         return self._depthwise(x4, self._pads(x4), need_input_grad)
 
     def get_config(self):
@@ -437,7 +454,7 @@ class _SeparableConv(_DepthwiseMixin, _BaseConv):
                                      self.bias_constraint) if self.use_bias else None)
         self.built = True
 
-    def _conv_forward(self, x4, need_input_grad=True):
+    def _conv_forward(self, x4, need_input_grad=True, need_backprop=True):
         d, d_bp = self._depthwise(x4, self._pads(x4), need_input_grad)
         n, oh, ow, cd = d.shape
         pw = self.pointwise_kernel.value.reshape(cd, self.filters)

@@ -13,19 +13,26 @@ def _out_hw(xpad, kernel, strides, dilation):
     return tuple((s - ((k - 1) * d + 1)) // st + 1 for s, k, st, d in zip(xpad.shape[1:3], kernel, strides, dilation))
 
 
+@pytest.mark.parametrize("piece", [1 << 18, 100])
 @pytest.mark.parametrize("channels", [1, 3, 4, 9])
 @pytest.mark.parametrize("kernel,strides,dilation", GEOMETRIES)
-def test_im2col_matrix_is_the_window_matrix(channels, kernel, strides, dilation):
-    xpad = np.random.default_rng(0).standard_normal((2, 7, 8, channels)).astype("float32")
+def test_conv_gemm_is_the_window_matrix_product(monkeypatch, piece, channels, kernel, strides, dilation):
+    monkeypatch.setattr(ops, "_PIECE_ENTRIES", piece)  # 100: one sample per piece
+    rng = np.random.default_rng(0)
+    xpad = rng.standard_normal((3, 7, 8, channels)).astype("float32")
+    k = rng.standard_normal(kernel + (channels, 4)).astype("float32")
     out_hw = _out_hw(xpad, kernel, strides, dilation)
-    a = ops.im2col_matrix(xpad, kernel, strides, dilation, out_hw)
     cols = ops.im2col(xpad, kernel, strides, dilation, out_hw)
-    np.testing.assert_array_equal(a, cols.reshape(a.shape))
-    n, oh, ow = 2, *out_hw
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             np.testing.assert_array_equal(cols[:, :, :, i, j, :], xpad[ops.window_slice(i, j, strides, out_hw, dilation)])
-    assert a.shape == (n * oh * ow, kernel[0] * kernel[1] * channels)
+    y, a = ops.conv_gemm(xpad, k, strides, dilation, out_hw)
+    np.testing.assert_array_equal(a, cols.reshape(a.shape))
+    assert a.shape == (3 * out_hw[0] * out_hw[1], kernel[0] * kernel[1] * channels)
+    np.testing.assert_allclose(y, a @ k.reshape(-1, 4), rtol=1e-6, atol=1e-6)
+    y_only, none = ops.conv_gemm(xpad, k, strides, dilation, out_hw, keep=False)
+    assert none is None
+    np.testing.assert_array_equal(y_only, y)
 
 
 @pytest.mark.parametrize("channels", [2, 6])
@@ -44,6 +51,9 @@ def test_conv_and_its_gradients_match_the_window_sums(channels, kernel, strides,
     dcols = np.einsum("nyxf,ijcf->nyxijc", dy, k)
     np.testing.assert_allclose(dx, ops.col2im(dcols, xpad.shape, strides, dilation), rtol=1e-12, atol=1e-12)
     assert bp(dy, need_dx=False)[0] is None
+    y_only, none = ops.conv(xpad, k, strides, dilation, need_backprop=False)
+    assert none is None
+    np.testing.assert_array_equal(y_only, y)
 
 
 def _conv_pair(activation, use_bias=True):
@@ -147,3 +157,19 @@ def test_max_pool_channels_first_and_1d_use_the_same_routing():
     ref1_y, ref1_grad = _first_max_pool_reference(x[:, :1], (1, 2), (1, 2))
     np.testing.assert_array_equal(y1, ref1_y[:, 0])
     np.testing.assert_array_equal(bp1(d[:, 0]), ref1_grad(d[:, :1])[:, 0])
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: layers.Conv2D(4, 3, activation="relu"), (2, 7, 6, 3)),
+    (lambda: layers.Conv2D(4, 3, strides=2, padding="same", activation="tanh"), (2, 7, 6, 5)),
+    (lambda: layers.Conv2D(4, 2, groups=2, data_format="channels_first"), (2, 4, 5, 6)),
+    (lambda: layers.Conv1D(3, 3, padding="causal", activation="relu"), (2, 9, 4)),
+    (lambda: layers.Conv2DTranspose(3, 3, strides=2, activation="relu"), (2, 4, 5, 2)),
+    (lambda: layers.DepthwiseConv2D(2, depth_multiplier=2), (2, 5, 5, 3)),
+    (lambda: layers.SeparableConv2D(3, 2, activation="relu"), (2, 5, 5, 3)),
+])
+def test_inference_call_gives_the_forward_output(make, shape):
+    layer = make()
+    x = np.random.default_rng(9).standard_normal(shape).astype("float32")
+    layer.build(x.shape)
+    np.testing.assert_array_equal(layer(x), layer.forward(x)[0])
