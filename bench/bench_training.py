@@ -238,10 +238,7 @@ def serve(framework: str, threads: int) -> None:
     else:
         from threadpoolctl import threadpool_limits
 
-        from engine import parallel
-
         threadpool_limits(threads)
-        parallel.set_num_threads(threads)
     runner_class = TorchRunner if framework == "torch" else FitqRunner
     runners = {}
     for line in sys.stdin:
@@ -406,7 +403,7 @@ def main(argv=None) -> int:
                         help="comma-separated workloads (default: all)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per framework; the best is kept")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="compute threads per framework (NumPy's BLAS and engine.parallel, torch.set_num_threads); default: all cores")
+                        help="compute threads per framework (NumPy's BLAS, torch.set_num_threads); default: all cores")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--rss-child", choices=("fitq", "torch"), help=argparse.SUPPRESS)

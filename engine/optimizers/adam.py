@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import backend, parallel
+from engine import backend
 from engine.optimizers.base import Optimizer
 
 
@@ -31,31 +31,26 @@ class Adam(Optimizer):
             self.add_slots(variables, ["velocity_hat"])
 
     def update_step(self, gradient, variable, lr):
+        xp = backend.array_module(variable.value)
         w = variable.value
         dt = w.dtype.type
         step = dt(self.iterations + 1)
         beta_1_power = np.power(dt(self.beta_1), step)
         beta_2_power = np.power(dt(self.beta_2), step)
-        alpha = dt(lr * np.sqrt(dt(1) - beta_2_power) / (dt(1) - beta_1_power))
-        c1, c2, eps = dt(1 - self.beta_1), dt(1 - self.beta_2), dt(self.epsilon)
-        arrays = [gradient, w, self.slot("momentum", variable), self.slot("velocity", variable)]
+        alpha = lr * np.sqrt(dt(1) - beta_2_power) / (dt(1) - beta_1_power)
+        m = self.slot("momentum", variable)
+        v = self.slot("velocity", variable)
+        m += (gradient - m) * dt(1 - self.beta_1)
+        v += (xp.square(gradient) - v) * dt(1 - self.beta_2)
         if self.amsgrad:
-            arrays.append(self.slot("velocity_hat", variable))
-
-        def kernel(g, w, m, v, v_hat=None):
-            xp = backend.array_module(w)
-            m += (g - m) * c1
-            v += (xp.square(g) - v) * c2
-            if v_hat is not None:
-                xp.maximum(v_hat, v, out=v_hat)
-                v = v_hat
-            update = m * alpha
-            denominator = xp.sqrt(v)
-            denominator += eps
-            xp.divide(update, denominator, out=update)
-            xp.subtract(w, update, out=w)
-
-        parallel.split_elementwise(kernel, arrays)
+            v_hat = self.slot("velocity_hat", variable)
+            xp.maximum(v_hat, v, out=v_hat)
+            v = v_hat
+        update = m * dt(alpha)
+        denominator = xp.sqrt(v)
+        denominator += dt(self.epsilon)
+        xp.divide(update, denominator, out=update)
+        xp.subtract(w, update, out=w)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
