@@ -9,6 +9,8 @@ scatters window gradients back the same way.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from engine import backend
@@ -118,39 +120,70 @@ def im2col(xpad, kernel, strides, dilation, out_hw):
     return backend.array_module(xpad).ascontiguousarray(windows(xpad, kernel, strides, dilation, out_hw))
 
 
-def conv_gemm(xpad, kernel, strides, dilation, out_hw, keep=True):
-    """``(y, a)``: the convolution (groups 1) as the product ``a @ kernel matrix`` of its im2col matrix
-    ``a`` (N*oh*ow, kh*kw*C), entry ((n, y, x), (i, j, c)), and y (N*oh*ow, F).
+def conv_gemm(xpad, kernel, strides, dilation, out_hw, bias=None, keep=True):
+    """``(y, a)``: the convolution (groups 1) plus ``bias`` (F,) if given, as the product ``a @ w`` of
+    its im2col matrix ``a`` (N*oh*ow, kh*kw*C), entry ((n, y, x), (i, j, c)), and the kernel
+    matrix ``w``; y is (N*oh*ow, F).
 
     Batch piece by batch piece: each piece's rows of ``a`` are gathered and multiplied while
-    they are in cache. ``a`` is held whole only with ``keep`` (else None). Few channels:
-    ``a`` is the transpose of a contiguous (kh*kw*C, N*oh*ow) array, whose gather runs along
-    the output width; otherwise it is contiguous.
+    they are in cache; ``a`` is held whole only with ``keep`` (else None). Few channels: ``a``
+    is the transpose of a contiguous (kh*kw*C + 1, N*oh*ow) array, whose gather runs along
+    the output width, with a last column of ones matching the bias as the last row of ``w``
+    (y includes the bias without a pass of its own; the last row of ``a.T @ dy`` is the bias
+    gradient). Otherwise ``a`` is contiguous (a 289-column matrix would slow its products)
+    and the bias is added to y.
     """
     xp = backend.array_module(xpad)
     view = windows(xpad, kernel.shape[:2], strides, dilation, out_hw)
     n, oh, ow, kh, kw, c = view.shape
     rows, k, f = oh * ow, kh * kw * c, kernel.shape[-1]
-    wm = kernel.reshape(k, f)
-    y = xp.empty((n * rows, f), dtype=xp.result_type(xpad.dtype, kernel.dtype))
-    step = max(1, _PIECE_ENTRIES // (rows * k))
+    w = kernel.reshape(k, f)
     position_major = c <= _POSITION_MAJOR_MAX_CHANNELS
+    folded = position_major and bias is not None
+    if folded:
+        w = xp.concatenate([w, bias.reshape(1, f).astype(w.dtype, copy=False)])
+    cols = k + folded
+    y = xp.empty((n * rows, f), dtype=xp.result_type(xpad.dtype, kernel.dtype))
+    step = max(1, _PIECE_ENTRIES // (rows * cols))
+    m = n if keep else min(n, step)
     if position_major:
-        view = view.transpose(3, 4, 5, 0, 1, 2)
-    shape = list(view.shape)
-    batch_axis = 3 if position_major else 0
-    shape[batch_axis] = n if keep else min(n, step)
-    buf = xp.empty(shape, dtype=xpad.dtype)
-    lead = (slice(None),) * batch_axis
+        buf = xp.empty((cols, m, oh, ow), dtype=xpad.dtype)
+        gather, view = buf[:k].reshape(kh, kw, c, m, oh, ow), view.transpose(3, 4, 5, 0, 1, 2)
+        buf[k:] = 1
+        lead = (slice(None),) * 3
+    else:
+        buf = xp.empty((m, oh, ow, cols), dtype=xpad.dtype)
+        gather, lead = buf.reshape(m, oh, ow, kh, kw, c), ()
     for lo in range(0, n, step):
         hi = min(n, lo + step)
-        piece = buf[lead + ((slice(lo, hi) if keep else slice(0, hi - lo)),)]
-        piece[...] = view[lead + (slice(lo, hi),)]
-        a = piece.reshape(k, -1).T if position_major else piece.reshape(-1, k)
-        xp.matmul(a, wm, out=y[lo * rows:hi * rows])
+        piece = slice(lo, hi) if keep else slice(0, hi - lo)
+        gather[lead + (piece,)] = view[lead + (slice(lo, hi),)]
+        a = buf[:, piece].reshape(cols, -1).T if position_major else buf[piece].reshape(-1, cols)
+        xp.matmul(a, w, out=y[lo * rows:hi * rows])
+    if bias is not None and not folded:
+        add_bias(y, bias)
     if not keep:
         return y, None
-    return y, (buf.reshape(k, n * rows).T if position_major else buf.reshape(n * rows, k))
+    return y, (buf.reshape(cols, n * rows).T if position_major else buf.reshape(n * rows, cols))
+
+
+def channel_rows(z):
+    """Contiguous ``z`` (..., F) as 2-D rows of up to 128 whole channel vectors each: long inner loops."""
+    f = z.shape[-1]
+    return z.reshape(-1, f * math.gcd(z.size // f, 128))
+
+
+def add_bias(z, bias):
+    """``z += bias`` along the last axis of contiguous ``z``, in place."""
+    rows = channel_rows(z)
+    rows += backend.array_module(z).tile(bias, rows.shape[1] // bias.shape[0])
+
+
+def channel_sums(dz):
+    """Sum of ``dz`` (..., F) over all axes but the last, as one matrix-vector product."""
+    xp = backend.array_module(dz)
+    d2 = dz.reshape(-1, dz.shape[-1])
+    return xp.ones(d2.shape[0], dz.dtype) @ d2
 
 
 def window_slice(i, j, strides, out_hw, dilation=(1, 1)):
@@ -172,29 +205,35 @@ def col2im(dcols, padded_shape, strides, dilation):
     return dx
 
 
-def conv(xpad, kernel, strides, dilation, groups=1, need_backprop=True):
-    """Convolution of padded ``xpad`` (N, Hp, Wp, C) with ``kernel`` (kh, kw, C/groups, F).
+def conv(xpad, kernel, strides, dilation, groups=1, bias=None, need_backprop=True):
+    """Convolution of padded ``xpad`` (N, Hp, Wp, C) with ``kernel`` (kh, kw, C/groups, F), plus ``bias`` (F,) if given.
 
-    Returns ``(y, backprop)``: y is (N, oh, ow, F); ``backprop(dy, need_dx=True) -> (dxpad, dkernel)``
-    (dxpad None when not needed); without ``need_backprop``, backprop is None.
+    Returns ``(y, backprop)``: y is (N, oh, ow, F); ``backprop(dy, need_dx=True) -> (dxpad, dkernel, dbias)``
+    (dxpad None when not needed, dbias None without a bias); without ``need_backprop``, backprop is None.
     """
+    xp = backend.array_module(xpad)
     kh, kw, cg, f = kernel.shape
-    n, hp, wp, c = xpad.shape
+    n, hp, wp, c = padded_shape = xpad.shape
     oh = (hp - ((kh - 1) * dilation[0] + 1)) // strides[0] + 1
     ow = (wp - ((kw - 1) * dilation[1] + 1)) // strides[1] + 1
     p = n * oh * ow
     if groups == 1:
-        y, a = conv_gemm(xpad, kernel, strides, dilation, (oh, ow), keep=need_backprop)
+        y, a = conv_gemm(xpad, kernel, strides, dilation, (oh, ow), bias, keep=need_backprop)
         y = y.reshape(n, oh, ow, f)
         if not need_backprop:
             return y, None
 
         def backprop(dy, need_dx=True):
             d2 = dy.reshape(p, f)
-            dk = (a.T @ d2).reshape(kernel.shape)
+            dw = a.T @ d2
+            dk = dw[:kh * kw * c].reshape(kernel.shape)
+            if bias is None:
+                db = None
+            else:  # a's extra column, if it has one, is the bias's column of ones
+                db = dw[-1] if dw.shape[0] > kh * kw * c else channel_sums(d2)
             if not need_dx:
-                return None, dk
-            return conv_input_grad(d2, kernel, xpad.shape, strides, dilation, (oh, ow)), dk
+                return None, dk, db
+            return conv_input_grad(d2, kernel, padded_shape, strides, dilation, (oh, ow)), dk, db
 
         return y, backprop
 
@@ -202,16 +241,19 @@ def conv(xpad, kernel, strides, dilation, groups=1, need_backprop=True):
     g, fg = groups, f // groups
     a = cols.reshape(p, kh * kw, g, cg).transpose(2, 0, 1, 3).reshape(g, p, kh * kw * cg)
     wm = kernel.reshape(kh * kw, cg, g, fg).transpose(2, 0, 1, 3).reshape(g, kh * kw * cg, fg)
-    y = (a @ wm).transpose(1, 0, 2).reshape(n, oh, ow, f)
+    y = xp.ascontiguousarray((a @ wm).transpose(1, 0, 2).reshape(n, oh, ow, f))
+    if bias is not None:
+        add_bias(y, bias)
 
     def backprop_grouped(dy, need_dx=True):
+        db = None if bias is None else channel_sums(dy)
         d3 = dy.reshape(p, g, fg).transpose(1, 0, 2)
         dk = (a.transpose(0, 2, 1) @ d3).reshape(g, kh * kw, cg, fg).transpose(1, 2, 0, 3).reshape(kernel.shape)
         if not need_dx:
-            return None, dk
+            return None, dk, db
         da = (d3 @ wm.transpose(0, 2, 1)).reshape(g, p, kh * kw, cg).transpose(1, 2, 0, 3)
         dcols = da.reshape(n, oh, ow, kh, kw, c)
-        return col2im(dcols, xpad.shape, strides, dilation), dk
+        return col2im(dcols, padded_shape, strides, dilation), dk, db
 
     return y, backprop_grouped
 

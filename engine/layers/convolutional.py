@@ -10,8 +10,6 @@ Inputs are ``(batch, steps, channels)`` / ``(batch, rows, cols, channels)``
 """
 from __future__ import annotations
 
-import math
-
 from engine import activations, backend, constraints, initializers, regularizers
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
@@ -22,53 +20,33 @@ def _ser(module, value):
     return module.serialize(value)
 
 
-# Channel vectors per row of the in-place bias / relu: long inner loops run NumPy's vector code.
-_ROW_VECTORS = 128
-
-
-def _rows(z):
-    """Contiguous ``z`` (..., F) as 2-D rows of up to ``_ROW_VECTORS`` whole channel vectors each."""
-    f = z.shape[-1]
-    return z.reshape(-1, f * math.gcd(z.size // f, _ROW_VECTORS))
-
-
-def _add_bias(z, bias):
-    """``z += bias`` along the last axis, in place."""
-    rows = _rows(z)
-    rows += backend.array_module(z).tile(bias, rows.shape[1] // bias.shape[0])
-
-
 def _is_plain_relu(activation):
     return type(activation) is activations.Activation and activation.name == "relu" and not activation.kwargs
 
 
 def _relu(z):
-    """The engine's relu of ``z`` computed in z's memory: ``(y, backprop)`` with the same bits.
+    """The engine's relu of contiguous ``z`` computed in z's memory: ``(y, backprop)`` with the same bits.
 
     ``fmax(z, 0) + 0`` maps NaN to 0 and -0 to +0, as activations' relu; y > 0 exactly where z > 0.
     """
     xp = backend.array_module(z)
-    rows = _rows(z)
+    rows = ops.channel_rows(z)
     xp.fmax(rows, xp.zeros(rows.shape[1], z.dtype), out=rows)
     rows += 0
     return z, lambda dy: dy * (z > 0)
-
-
-def _channel_sums(dz):
-    """Sum of ``dz`` (..., F) over all axes but the last, as one matrix-vector product."""
-    xp = backend.array_module(dz)
-    d2 = dz.reshape(-1, dz.shape[-1])
-    return xp.ones(d2.shape[0], dz.dtype) @ d2
 
 
 class _BaseConv(Layer):
     """Shared arguments, shape logic and the activation/bias tail of every convolution.
 
     Subclasses define ``_conv_forward(x4, need_input_grad, need_backprop) -> (z, backprop)``:
-    channels-last 4-D input (N, H, W, C) to pre-bias outputs (N, oh, ow, F); ``backprop(dz) -> dx4``
-    (None without ``need_input_grad``) adds the kernel gradients. Without ``need_backprop``
-    (inference) backprop may be None.
+    channels-last 4-D input (N, H, W, C) to pre-activation outputs (N, oh, ow, F); ``backprop(dz)
+    -> dx4`` (None without ``need_input_grad``) adds the kernel gradients. Without ``need_backprop``
+    (inference) backprop may be None. Subclasses with ``_conv_adds_bias`` add the bias and its
+    gradient there (ops.conv folds it into the GEMM); for the others z is before the bias.
     """
+
+    _conv_adds_bias = False
 
     rank = 2
     _paddings = ("valid", "same")
@@ -166,8 +144,8 @@ class _BaseConv(Layer):
 
         def backprop(dy):
             dz = act_bp(self._to4(dy))
-            if self.use_bias:
-                self.bias.add_grad(_channel_sums(dz))
+            if self.use_bias and not self._conv_adds_bias:
+                self.bias.add_grad(ops.channel_sums(dz))
             dx4 = conv_bp(dz)
             return None if dx4 is None else self._from4(dx4)
 
@@ -179,9 +157,16 @@ class _BaseConv(Layer):
         z is the convolution's own new array (maybe a transposed view): the bias and a relu go into it in place.
         """
         z = backend.array_module(z).ascontiguousarray(z)
-        if self.use_bias:
-            _add_bias(z, self.bias.value)
+        if self.use_bias and not self._conv_adds_bias:
+            ops.add_bias(z, self.bias.value)
         return _relu(z) if _is_plain_relu(self.activation) else self.activation.forward(z)
+
+    def _bias_value(self):
+        return self.bias.value if self.use_bias else None
+
+    def _add_bias_grad(self, db):
+        if db is not None:
+            self.bias.add_grad(db)
 
     def _bias_config(self):
         return {"activity_regularizer": _ser(regularizers, self.activity_regularizer), "use_bias": self.use_bias,
@@ -196,6 +181,8 @@ class _BaseConv(Layer):
 
 class _Conv(_BaseConv):
     """``activation(conv(inputs, kernel) + bias)``."""
+
+    _conv_adds_bias = True
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -237,13 +224,14 @@ class _Conv(_BaseConv):
         kshape = self.kernel.shape
         k4 = self.kernel.value.reshape(self._pair(self.kernel_size) + kshape[-2:])
         z, bp = ops.conv(xpad, k4, self._pair(self.strides), self._pair(self.dilation_rate), self.groups,
-                         need_backprop)
+                         self._bias_value(), need_backprop)
         if bp is None:
             return z, None
 
         def backprop(dz):
-            dxpad, dk = bp(dz, need_input_grad)
+            dxpad, dk, db = bp(dz, need_input_grad)
             self.kernel.add_grad(dk.reshape(kshape))
+            self._add_bias_grad(db)
             return None if dxpad is None else ops.unpad4(dxpad, pads)
 
         return z, backprop
@@ -273,6 +261,8 @@ class Conv2D(_Conv):
 
 class _ConvTranspose(_BaseConv):
     """Transposed convolution: the adjoint of a strided convolution, kernel ``(*k, filters, in)``."""
+
+    _conv_adds_bias = True
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -318,13 +308,14 @@ class _ConvTranspose(_BaseConv):
         kshape = self.kernel.shape
         k4 = self.kernel.value.reshape(ksize + kshape[-2:])
         kf = xp.ascontiguousarray(k4[::-1, ::-1].transpose(0, 1, 3, 2))
-        z, bp = ops.conv(xd, kf, (1, 1), dil, need_backprop=need_backprop)
+        z, bp = ops.conv(xd, kf, (1, 1), dil, bias=self._bias_value(), need_backprop=need_backprop)
         if bp is None:
             return z, None
 
         def backprop(dz):
-            dxd, dkf = bp(dz, need_input_grad)
+            dxd, dkf, db = bp(dz, need_input_grad)
             self.kernel.add_grad(dkf.transpose(0, 1, 3, 2)[::-1, ::-1].reshape(kshape))
+            self._add_bias_grad(db)
             if dxd is None:
                 return None
             dxd = ops.crop_or_pad4(dxd, tuple((-a, -b) for a, b in pads))
@@ -368,7 +359,7 @@ class _DepthwiseMixin:
         z, bp = ops.conv(xpad, k4, self._pair(self.strides), self._pair(self.dilation_rate), groups=c)
 
         def backprop(dz):
-            dxpad, dk = bp(dz, need_input_grad)
+            dxpad, dk, _ = bp(dz, need_input_grad)
             self.depthwise_kernel.add_grad(dk.reshape(dshape))
             return None if dxpad is None else ops.unpad4(dxpad, pads)
 

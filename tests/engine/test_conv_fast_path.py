@@ -26,13 +26,19 @@ def test_conv_gemm_is_the_window_matrix_product(monkeypatch, piece, channels, ke
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             np.testing.assert_array_equal(cols[:, :, :, i, j, :], xpad[ops.window_slice(i, j, strides, out_hw, dilation)])
+    p, kk = 3 * out_hw[0] * out_hw[1], kernel[0] * kernel[1] * channels
     y, a = ops.conv_gemm(xpad, k, strides, dilation, out_hw)
-    np.testing.assert_array_equal(a, cols.reshape(a.shape))
-    assert a.shape == (3 * out_hw[0] * out_hw[1], kernel[0] * kernel[1] * channels)
+    np.testing.assert_array_equal(a, cols.reshape(p, kk))
     np.testing.assert_allclose(y, a @ k.reshape(-1, 4), rtol=1e-6, atol=1e-6)
-    y_only, none = ops.conv_gemm(xpad, k, strides, dilation, out_hw, keep=False)
-    assert none is None
-    np.testing.assert_array_equal(y_only, y)
+    b = np.arange(4, dtype="float32")
+    yb, ab = ops.conv_gemm(xpad, k, strides, dilation, out_hw, bias=b)
+    ones = np.ones((p, 1 if channels <= 3 else 0), "float32")  # few channels: the bias rides in the product
+    np.testing.assert_array_equal(ab, np.concatenate([cols.reshape(p, kk), ones], axis=1))
+    np.testing.assert_allclose(yb, y + b, rtol=1e-6, atol=1e-6)
+    for bias, ref in ((None, y), (b, yb)):
+        y_only, none = ops.conv_gemm(xpad, k, strides, dilation, out_hw, bias=bias, keep=False)
+        assert none is None
+        np.testing.assert_array_equal(y_only, ref)
 
 
 @pytest.mark.parametrize("channels", [2, 6])
@@ -46,7 +52,8 @@ def test_conv_and_its_gradients_match_the_window_sums(channels, kernel, strides,
     y, bp = ops.conv(xpad, k, strides, dilation)
     np.testing.assert_allclose(y, np.einsum("nyxijc,ijcf->nyxf", cols, k), rtol=1e-12, atol=1e-12)
     dy = rng.standard_normal(y.shape)
-    dx, dk = bp(dy)
+    dx, dk, db = bp(dy)
+    assert db is None
     np.testing.assert_allclose(dk, np.einsum("nyxijc,nyxf->ijcf", cols, dy), rtol=1e-12, atol=1e-12)
     dcols = np.einsum("nyxf,ijcf->nyxijc", dy, k)
     np.testing.assert_allclose(dx, ops.col2im(dcols, xpad.shape, strides, dilation), rtol=1e-12, atol=1e-12)
@@ -98,9 +105,25 @@ def test_bias_add_and_channel_sums():
     z = rng.standard_normal((3, 7, 5, 6)).astype("float32")
     b = rng.standard_normal(6).astype("float32")
     out = z.copy()
-    convolutional._add_bias(out, b)
+    ops.add_bias(out, b)
     np.testing.assert_array_equal(out, z + b)
-    np.testing.assert_allclose(convolutional._channel_sums(z), z.sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ops.channel_sums(z), z.sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels,groups", [(2, 1), (6, 1), (6, 2)])  # bias in the product, after it, grouped
+def test_conv_bias_is_added_and_differentiated(channels, groups):
+    rng = np.random.default_rng(10)
+    xpad = rng.standard_normal((2, 6, 7, channels))
+    k = rng.standard_normal((3, 2, channels // groups, 4))
+    b = rng.standard_normal(4)
+    y0, bp0 = ops.conv(xpad, k, (1, 1), (1, 1), groups)
+    y, bp = ops.conv(xpad, k, (1, 1), (1, 1), groups, bias=b)
+    np.testing.assert_allclose(y, y0 + b, rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    (dx0, dk0, _), (dx, dk, db) = bp0(dy), bp(dy)
+    np.testing.assert_allclose(db, dy.sum(axis=(0, 1, 2)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dk, dk0, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(dx, dx0)
 
 
 def _first_max_pool_reference(x, size, strides):
