@@ -3,11 +3,13 @@
     from engine import Sequential, Model, Input, layers, optimizers, losses, metrics, callbacks
     from engine import model_from_json
 """
-from engine import activations, backend, callbacks, constraints, initializers, layers, losses, metrics
+from engine import activations, allocator, backend, callbacks, constraints, initializers, layers, losses, metrics
 from engine import optimizers, regularizers
 from engine.graph import Input
 from engine.models import Model, Sequential, load_model, model_from_json
 from engine.random import set_random_seed
+
+allocator.keep_freed_memory()
 
 __version__ = "0.1.0"
 
