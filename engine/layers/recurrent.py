@@ -23,7 +23,6 @@ rounding, without per-step caches, in about two thirds of the time.
 """
 from __future__ import annotations
 
-import weakref
 
 import numpy as np
 
@@ -65,39 +64,6 @@ def _rec_backward(dz, h, kernel, masks, units, gates, d_kernel):
 def _ifoc_columns(units):
     """Column order taking Keras's i, f, c, o gate blocks to i, f, o, c (the reorder is its own inverse)."""
     return np.concatenate([np.arange(g * units, (g + 1) * units) for g in (0, 1, 3, 2)])
-
-
-class _BufferPool:
-    """Buffers of finished passes, handed to the next pass that needs the same shapes.
-
-    A training step of a long sequence needs tens of MB of per-step buffers; memory that
-    goes back to the OS costs a page fault per 4 KiB when it is touched again, which cost as
-    much as a third of the time loop. ``take`` pops the most recent set (a new one when it
-    does not fit), ``give`` keeps the last ``size`` sets. A training pass gives its set back
-    when its backprop closure is dropped, so calling the closure twice stays correct.
-    """
-
-    def __init__(self, size=2):
-        self.size = size
-        self._free = []
-
-    def take(self, shapes, dtype):
-        """A dict name -> uninitialised array of ``shapes[name]``."""
-        try:
-            bufs = self._free.pop()
-        except IndexError:
-            bufs = {}
-        if bufs.keys() != shapes.keys() or any(bufs[k].shape != shape or bufs[k].dtype != dtype
-                                               for k, shape in shapes.items()):
-            bufs = {k: np.empty(shape, dtype) for k, shape in shapes.items()}
-        return bufs
-
-    def give(self, bufs):
-        self._free.append(bufs)
-        del self._free[:-self.size]
-
-
-_lstm_buffers = _BufferPool()
 
 
 def _lstm_steps(w_t, b_neg, b_c, xh, c, gates, tanh_c, keep=True):
@@ -535,7 +501,7 @@ class LSTM(_RNN):
                   "gates": (kept, 4 * u, n), "tanh_c": (kept, u, n)}
         if need_backprop:
             shapes.update(dz=(steps, 4 * u, n), dxh=(steps, f_in + u, n))
-        bufs = _lstm_buffers.take(shapes, dtype)
+        bufs = {name: np.empty(shape, dtype) for name, shape in shapes.items()}
         xh, c, gates, tanh_c = bufs["xh"], bufs["c"], bufs["gates"], bufs["tanh_c"]
         xh[:steps, :f_in] = (x[:, ::-1] if self.go_backwards else x).transpose(1, 2, 0)
         if given_states is None:
@@ -551,7 +517,6 @@ class LSTM(_RNN):
         y = xh[1:, f_in:].transpose(2, 0, 1).copy() if self.return_sequences else h_last
         result = [y, h_last, c_last] if self.return_state else y
         if not need_backprop:
-            _lstm_buffers.give(bufs)
             return result, None
 
         def backprop(d):
@@ -573,7 +538,6 @@ class LSTM(_RNN):
                 return dx
             return [dx, dh0.T.copy(), dc.T.copy()] if need_input_grad else [None] * (1 + len(given_states))
 
-        weakref.finalize(backprop, _lstm_buffers.give, bufs)
         return result, backprop
 
     def _add_fast_grads(self, dz, xh, cols, f_in):
