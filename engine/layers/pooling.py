@@ -89,17 +89,13 @@ class _Pooling(Layer):
             d = ops.to_last(dy, self.data_format)
             d4 = d[:, None] if self.rank == 1 else d
             dxpad = (xp.empty if tiled and hits is not None else xp.zeros)(xpad.shape, dtype=d4.dtype)
-            if hits is not None:
-                for w, hit in zip(windows, hits):
-                    xp.multiply(hit, d4, out=dxpad[w])
-            elif self._mode == "max":
+            if self._mode == "max":
                 # The gradient goes to the first maximum of each window, in row-major order (as XLA's).
-                open_ = xp.ones(y4.shape, dtype=bool)
-                for w in windows:
-                    hit = xpad[w] == y4
-                    hit &= open_
-                    open_ ^= hit
-                    dxpad[w] += hit * d4
+                for w, hit in zip(windows, hits if hits is not None else _first_max_hits(xpad, y4, windows)):
+                    if disjoint:
+                        xp.multiply(hit, d4, out=dxpad[w])
+                    else:
+                        dxpad[w] += hit * d4
             else:
                 share = d4 / counts
                 for w in windows:
