@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import backend
+from engine import backend, kernels
 from engine.optimizers.base import Optimizer
 
 
@@ -40,6 +40,10 @@ class Adam(Optimizer):
         alpha = lr * np.sqrt(dt(1) - beta_2_power) / (dt(1) - beta_1_power)
         m = self.slot("momentum", variable)
         v = self.slot("velocity", variable)
+        if not self.amsgrad and kernels.fusable(w, gradient, m, v):
+            kernels.adam_update(w, gradient, m, v, dt(1 - self.beta_1), dt(1 - self.beta_2), dt(alpha),
+                                dt(self.epsilon))
+            return
         m += (gradient - m) * dt(1 - self.beta_1)
         v += (xp.square(gradient) - v) * dt(1 - self.beta_2)
         if self.amsgrad:
