@@ -52,3 +52,87 @@ def adam_update(w, g, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon):
     """
     _adam(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
           one_minus_beta_1, one_minus_beta_2, alpha, epsilon)
+
+
+@numba.njit(**_JIT)
+def _relu(z):
+    for i in range(z.shape[0]):
+        if not z[i] > 0:  # NaN and -0 become +0
+            z[i] = 0
+
+
+def relu_in_place(z):
+    """``z = fmax(z, 0) + 0`` in place: NaN and -0 become +0."""
+    _relu(z.reshape(-1))
+
+
+@numba.njit(**_JIT)
+def _relu_grad(dy, y, out):
+    zero = y.dtype.type(0)
+    for i in range(dy.shape[0]):
+        out[i] = dy[i] if y[i] > zero else dy[i] * zero
+
+
+def relu_grad(dy, y):
+    """``dy * (y > 0)`` as a new array (NaN and infinite ``dy`` times 0 stay NaN, as in NumPy)."""
+    out = np.empty_like(dy)
+    _relu_grad(dy.reshape(-1), y.reshape(-1), out.reshape(-1))
+    return out
+
+
+@numba.njit(**_JIT)
+def _max_pool(x, pool_h, pool_w, stride_h, stride_w, y, first):
+    n, oh, ow, c = y.shape
+    last = pool_h * pool_w - 1
+    for b in range(n):
+        for r in range(oh):
+            best, hit = y[b, r], first[b, r]  # (ow, C) rows
+            top = x[b, r * stride_h]
+            for q in range(ow):
+                for ch in range(c):
+                    best[q, ch] = top[q * stride_w, ch]
+            for k in range(1, last + 1):
+                row, j = x[b, r * stride_h + k // pool_w], k % pool_w
+                for q in range(ow):
+                    for ch in range(c):  # NumPy's maximum: NaN wins, ties keep the first
+                        a, v = best[q, ch], row[q * stride_w + j, ch]
+                        best[q, ch] = a if (a >= v) | (a != a) else v
+            hit[:] = last + 1
+            for k in range(last, -1, -1):  # backwards, so that the first maximum is the one kept
+                row, j = x[b, r * stride_h + k // pool_w], k % pool_w
+                for q in range(ow):
+                    for ch in range(c):
+                        hit[q, ch] = k if row[q * stride_w + j, ch] == best[q, ch] else hit[q, ch]
+
+
+def max_pool(x, pool, strides, out_hw):
+    """Max pool of C-contiguous ``x`` (N, H, W, C) over disjoint windows (strides >= pool):
+    ``(y, first)``, y (N, oh, ow, C) and ``first`` (N, oh, ow, C) uint8, the row-major position in
+    its window of each window's first maximum (pool_h * pool_w where the maximum is NaN)."""
+    shape = (x.shape[0],) + tuple(out_hw) + (x.shape[3],)
+    y = np.empty(shape, x.dtype)
+    first = np.empty(shape, np.uint8)
+    _max_pool(x, pool[0], pool[1], strides[0], strides[1], y, first)
+    return y, first
+
+
+@numba.njit(**_JIT)
+def _max_pool_grad(dy, first, pool_h, pool_w, stride_h, stride_w, dx):
+    n, oh, ow, c = dy.shape
+    zero = dx.dtype.type(0)
+    for b in range(n):
+        for r in range(oh):
+            d, hit = dy[b, r], first[b, r]
+            for i in range(pool_h):
+                row = dx[b, r * stride_h + i]
+                for q in range(ow):
+                    for j in range(pool_w):
+                        k = i * pool_w + j
+                        for ch in range(c):
+                            row[q * stride_w + j, ch] = d[q, ch] if hit[q, ch] == k else zero
+
+
+def max_pool_grad(dy, first, pool, strides, dx):
+    """Writes the gradient of :func:`max_pool` into ``dx`` (N, H, W, C): each window's ``dy`` at its
+    first maximum, 0 at the rest of the window; entries outside every window are left as they are."""
+    _max_pool_grad(dy, first, pool[0], pool[1], strides[0], strides[1], dx)

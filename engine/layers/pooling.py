@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import backend
+from engine import backend, kernels
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
 from engine.layers.registry import register
@@ -68,6 +68,8 @@ class _Pooling(Layer):
         disjoint = strides[0] >= size[0] and strides[1] >= size[1]
         # Disjoint windows that tile the padded input leave no entry of a max pool's gradient unwritten.
         tiled = disjoint and all(o * st == k * o == s for o, st, k, s in zip(out_hw, strides, size, xpad.shape[1:3]))
+        if self._mode == "max" and disjoint and len(windows) <= 255 and kernels.fusable(xpad):
+            return self._compiled_max_pool(xpad, size, strides, out_hw, pads, tiled)
         if self._mode == "max":
             y4 = xpad[windows[0]] if len(windows) == 1 else xp.maximum(xpad[windows[0]], xpad[windows[1]])
             for w in windows[2:]:
@@ -106,6 +108,21 @@ class _Pooling(Layer):
 
         y = y4[:, 0] if self.rank == 1 else y4
         return ops.from_last(y, self.data_format), backprop
+
+    def _compiled_max_pool(self, xpad, size, strides, out_hw, pads, tiled):
+        """:meth:`_pool` of a max pool with disjoint windows on a NumPy array, by the compiled kernels:
+        one pass finds each window's maximum and the position of its first maximum, one writes the gradient."""
+        y4, first = kernels.max_pool(xpad, size, strides, out_hw)
+
+        def backprop(dy):
+            d = ops.to_last(dy, self.data_format)
+            d4 = np.ascontiguousarray(d[:, None] if self.rank == 1 else d)
+            dxpad = (np.empty if tiled else np.zeros)(xpad.shape, dtype=d4.dtype)
+            kernels.max_pool_grad(d4, first, size, strides, dxpad)
+            dx4 = ops.unpad4(dxpad, pads)
+            return ops.from_last(dx4[:, 0] if self.rank == 1 else dx4, self.data_format)
+
+        return ops.from_last(y4[:, 0] if self.rank == 1 else y4, self.data_format), backprop
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size), "padding": self.padding,

@@ -49,3 +49,50 @@ def test_adam_on_non_contiguous_gradients_takes_the_numpy_path_with_the_same_res
             opt.apply([var])
         results.append(var.value)
     np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("pool_size,strides,padding,shape", [
+    ((2, 2), None, "valid", (3, 9, 8, 5)),   # an odd row left out of every window
+    ((3, 2), (3, 3), "same", (2, 7, 7, 3)),   # -inf padding, windows apart
+    ((1, 1), None, "valid", (2, 3, 3, 2)),
+])
+def test_compiled_max_pool_matches_the_numpy_windows(pool_size, strides, padding, shape):
+    from engine import layers
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=shape).astype(np.float32)
+    x[0, :2, :2, 0] = 1.5          # a tie: the first maximum takes the gradient
+    x[-1, 0, 0, -1] = np.nan       # a NaN window passes NaN on and no gradient
+    compiled = layers.MaxPooling2D(pool_size, strides=strides, padding=padding)
+    windows = layers.MaxPooling2D(pool_size, strides=strides, padding=padding, data_format="channels_first")
+    y, backprop = compiled.forward(x)
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    dx = backprop(dy)
+    y_ref, backprop_ref = windows.forward(x.transpose(0, 3, 1, 2))   # a transposed view: NumPy's path
+    dx_ref = backprop_ref(dy.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(y, y_ref.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(dx, dx_ref.transpose(0, 2, 3, 1))
+    assert np.isnan(y[-1, 0, 0, -1]) and dx[-1, 0, 0, -1] == 0
+
+
+def test_compiled_max_pool_1d_matches_the_numpy_windows():
+    from engine import layers
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(4, 11, 3)).astype(np.float32)
+    y, backprop = layers.MaxPooling1D(2).forward(x)
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    y_ref, backprop_ref = layers.MaxPooling1D(2, data_format="channels_first").forward(x.transpose(0, 2, 1))
+    np.testing.assert_array_equal(y, y_ref.transpose(0, 2, 1))
+    np.testing.assert_array_equal(backprop(dy), backprop_ref(dy.transpose(0, 2, 1)).transpose(0, 2, 1))
+
+
+def test_relu_kernels_match_numpy_bit_for_bit():
+    z = np.array([[-1.0, -0.0, 0.0, 2.5, np.nan, np.inf, -np.inf, 1e-45]], np.float32)
+    want = np.fmax(z, 0) + 0
+    dy = np.array([[np.inf, -3.0, np.nan, 4.0, 1.0, -2.0, 5.0, 7.0]], np.float32)
+    got = z.copy()
+    kernels.relu_in_place(got)
+    np.testing.assert_array_equal(got, want)
+    assert not np.signbit(got).any()
+    with np.errstate(invalid="ignore"):  # inf * 0
+        want_grad = dy * (got > 0)
+    np.testing.assert_array_equal(kernels.relu_grad(dy, got), want_grad)
