@@ -136,3 +136,29 @@ def max_pool_grad(dy, first, pool, strides, dx):
     """Writes the gradient of :func:`max_pool` into ``dx`` (N, H, W, C): each window's ``dy`` at its
     first maximum, 0 at the rest of the window; entries outside every window are left as they are."""
     _max_pool_grad(dy, first, pool[0], pool[1], strides[0], strides[1], dx)
+
+
+@numba.njit(**_JIT)
+def _col2im(dcols, stride_h, stride_w, dilation_h, dilation_w, dx):
+    n, oh, ow, kh, kw, c = dcols.shape
+    for b in range(n):
+        out = dx[b]
+        out[:] = 0
+        cols = dcols[b]
+        for i in range(kh):  # kernel positions in order, so that each entry sums them as the NumPy loop does
+            for j in range(kw):
+                for r in range(oh):
+                    row = out[r * stride_h + i * dilation_h]
+                    src = cols[r]
+                    for q in range(ow):
+                        at = q * stride_w + j * dilation_w
+                        for ch in range(c):
+                            row[at, ch] += src[q, i, j, ch]
+
+
+def col2im(dcols, padded_shape, strides, dilation):
+    """Adjoint of im2col: C-contiguous ``dcols`` (N, oh, ow, kh, kw, C) -> (N, Hp, Wp, C), each entry
+    the sum, kernel position by kernel position (row-major), of the window entries that cover it."""
+    dx = np.empty(padded_shape, dcols.dtype)
+    _col2im(dcols, strides[0], strides[1], dilation[0], dilation[1], dx)
+    return dx

@@ -3,9 +3,8 @@
 Everything works on channels-last 4-D arrays ``(batch, height, width,
 channels)``; 1-D layers use a height of 1. A convolution is a GEMM of the
 im2col matrix of its windows (copies of a strided view), taken in batch pieces
-that stay in cache. The input gradient is one GEMM per kernel position, each
-added into its window of the padded input; ``col2im`` (the grouped path)
-scatters window gradients back the same way.
+that stay in cache. The input gradient is one GEMM into window gradients, which
+``col2im`` sums back into the padded input.
 """
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import math
 
 import numpy as np
 
-from engine import backend
+from engine import backend, kernels
 
 # Up to this many channels, gathering the windows kernel-position-major (runs along the output
 # width) is faster than channel-minor rows (runs of kernel_width * channels).
@@ -194,7 +193,11 @@ def window_slice(i, j, strides, out_hw, dilation=(1, 1)):
 
 
 def col2im(dcols, padded_shape, strides, dilation):
-    """Adjoint of :func:`im2col`: (N, oh, ow, kh, kw, C) -> (N, Hp, Wp, C) summing overlaps."""
+    """Adjoint of :func:`im2col`: (N, oh, ow, kh, kw, C) -> (N, Hp, Wp, C) summing overlaps, kernel
+    position by kernel position (row-major); contiguous NumPy arrays in one compiled pass instead of
+    a strided add per position."""
+    if kernels.fusable(dcols):
+        return kernels.col2im(dcols, padded_shape, strides, dilation)
     xp = backend.array_module(dcols)
     _, oh, ow, kh, kw, _ = dcols.shape
     (sh, sw), (dh, dw) = strides, dilation
@@ -261,18 +264,13 @@ def conv(xpad, kernel, strides, dilation, groups=1, bias=None, need_backprop=Tru
 def conv_input_grad(d2, kernel, padded_shape, strides, dilation, out_hw):
     """Gradient (N, Hp, Wp, C) of the padded input of :func:`conv` (groups 1) from ``d2`` (N*oh*ow, F).
 
-    One (N*oh*ow, F) @ (F, C) product per kernel position, added into that
-    position's window: the same sums as col2im of ``d2 @ kernel.T``, without
-    the (N*oh*ow, kh*kw*C) intermediate and its channel-strided adds.
+    One product ``d2 @ kernel.T`` gives the window gradients (N, oh, ow, kh, kw, C); col2im sums
+    them into place.
     """
-    xp = backend.array_module(d2)
-    kh, kw, c, _ = kernel.shape
+    kh, kw, c, f = kernel.shape
     oh, ow = out_hw
-    dx = xp.zeros(padded_shape, dtype=d2.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            dx[window_slice(i, j, strides, out_hw, dilation)] += (d2 @ kernel[i, j].T).reshape(-1, oh, ow, c)
-    return dx
+    dcols = (d2 @ kernel.reshape(kh * kw * c, f).T).reshape(-1, oh, ow, kh, kw, c)
+    return col2im(dcols, padded_shape, strides, dilation)
 
 
 def dilate4(x, strides):

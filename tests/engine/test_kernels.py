@@ -96,3 +96,17 @@ def test_relu_kernels_match_numpy_bit_for_bit():
     with np.errstate(invalid="ignore"):  # inf * 0
         want_grad = dy * (got > 0)
     np.testing.assert_array_equal(kernels.relu_grad(dy, got), want_grad)
+
+
+@pytest.mark.parametrize("strides,dilation", [((1, 1), (1, 1)), ((2, 1), (1, 1)), ((1, 1), (2, 3))])
+def test_compiled_col2im_matches_the_strided_adds(strides, dilation):
+    from engine.layers import conv_ops as ops
+    rng = np.random.default_rng(7)
+    n, oh, ow, kh, kw, c = 2, 4, 5, 3, 2, 3
+    padded = (n, (oh - 1) * strides[0] + (kh - 1) * dilation[0] + 1,
+              (ow - 1) * strides[1] + (kw - 1) * dilation[1] + 1, c)
+    dcols = rng.normal(size=(n, oh, ow, kh, kw, c)).astype(np.float32)
+    strided = np.asfortranarray(dcols)            # not C-contiguous: the NumPy loop
+    assert not kernels.fusable(strided)
+    np.testing.assert_array_equal(ops.col2im(dcols, padded, strides, dilation),
+                                  ops.col2im(strided, padded, strides, dilation))
