@@ -23,10 +23,14 @@ import numpy as np
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 
 
+# The dtypes the kernels are compiled for (numba has no float16 arithmetic).
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def fusable(*arrays) -> bool:
-    """Whether ``arrays`` can go to a kernel: NumPy, C-contiguous, all of one float dtype and size."""
+    """Whether ``arrays`` can go to a kernel: NumPy, C-contiguous, all float32 or all float64, of one size."""
     first = arrays[0]
-    if not isinstance(first, np.ndarray) or first.dtype.kind != "f":
+    if not isinstance(first, np.ndarray) or first.dtype not in DTYPES:
         return False
     return all(isinstance(a, np.ndarray) and a.flags.c_contiguous and a.dtype == first.dtype
                and a.size == first.size for a in arrays)

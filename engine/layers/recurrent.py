@@ -452,9 +452,11 @@ class LSTM(_RNN):
 
     # ------------------------------------------------------------ fast path
     def _uses_fast_path(self, x, training, mask):
-        """Whether :meth:`_fast_forward` computes this call: NumPy, tanh / sigmoid, no mask or dropout."""
+        """Whether :meth:`_fast_forward` computes this call: NumPy float32 / float64, tanh / sigmoid, no mask
+        or dropout."""
         act, rec = self.activation, self.recurrent_activation
         return (mask is None and isinstance(x, np.ndarray) and x.ndim == 3 and x.dtype == self.kernel.value.dtype
+                and x.dtype in kernels.DTYPES
                 and type(act) is activations.Activation and act.name == "tanh" and not act.kwargs
                 and type(rec) is activations.Activation and rec.name == "sigmoid" and not rec.kwargs
                 and not (training and (self.dropout > 0 or self.recurrent_dropout > 0)))

@@ -143,3 +143,14 @@ def test_lstm_kernels_match_the_numpy_step_bit_for_bit():
     kernels.lstm_step_backward(want, tanh_c, c_prev, h, dh, dc, dz)
     np.testing.assert_array_equal(dz, want_dz)
     np.testing.assert_array_equal(dc, d * f)
+
+
+def test_half_precision_and_cupy_like_arrays_keep_the_numpy_expressions():
+    assert not kernels.fusable(np.zeros(4, np.float16))
+    assert not kernels.fusable(np.zeros(4, np.float32), np.zeros(4, np.float64))
+    assert not kernels.fusable(np.zeros((4, 4), np.float32)[:, ::2])
+    z = np.array([-1.0, 2.0], np.float16)
+    from engine.layers.convolutional import _relu
+    y, backprop = _relu(z)
+    np.testing.assert_array_equal(y, np.array([0.0, 2.0], np.float16))
+    np.testing.assert_array_equal(backprop(np.ones(2, np.float16)), [0.0, 1.0])
