@@ -1,11 +1,14 @@
-"""Compiled element-wise loops for NumPy arrays (numba), used where a chain of NumPy calls would
-pass over the same large arrays many times.
+"""Compiled loops (numba) for NumPy arrays, where a chain of NumPy calls would pass over the same
+arrays many times or pay its call overhead on small ones: Adam's update, relu, max pooling with
+disjoint windows, col2im, and the arithmetic of an LSTM step.
 
-Each kernel does, per element, exactly the float32 operations of the NumPy expression it
-replaces, in the same order (no fast-math, no fused multiply-add contraction), so the results
-are bit for bit the same; only the passes over memory go: one read and one write per array
-instead of one per operation. Kernels take flat, C-contiguous NumPy arrays;
-callers keep their NumPy expression for CuPy arrays and other layouts (:func:`fusable`).
+Each kernel does, per element, exactly the floating-point operations of the NumPy expression it
+replaces, in the arrays' dtype and in the same order (no fast-math, no fused multiply-add
+contraction), so the results are bit for bit the same; only the passes over memory and the
+per-call overhead go. Kernels take C-contiguous float32 or float64 NumPy arrays; callers keep
+their NumPy expression for CuPy arrays, other dtypes and other layouts (:func:`fusable`).
+Transcendental functions stay with NumPy, whose SIMD exp and tanh are 5 to 50 times faster than
+a compiled scalar loop (and round differently).
 
 Compiled on first use and cached on disk beside this file (numba's cache), so a worker process
 pays the compilation once per installation, not once per job.
