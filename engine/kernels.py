@@ -51,7 +51,7 @@ def _adam(w, g, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon):
 
 
 def adam_update(w, g, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon):
-    """In place, per element (all float32 scalars of ``w``'s dtype)::
+    """In place, per element (the four scalars of ``w``'s dtype)::
 
         m += (g - m) * one_minus_beta_1
         v += (g * g - v) * one_minus_beta_2

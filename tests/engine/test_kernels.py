@@ -51,38 +51,45 @@ def test_adam_on_non_contiguous_gradients_takes_the_numpy_path_with_the_same_res
     np.testing.assert_array_equal(results[0], results[1])
 
 
+def _pool_both_ways(layer, x, monkeypatch):
+    """(y, dx) of ``layer`` on ``x`` by the compiled kernels, then by the NumPy windows."""
+    dy = np.random.default_rng(9).normal(size=layer.compute_output_shape(x.shape)).astype(x.dtype)
+    results = []
+    for compiled in (True, False):
+        with monkeypatch.context() as m:
+            if not compiled:
+                m.setattr(kernels, "fusable", lambda *arrays: False)
+            y, backprop = layer.forward(x)
+            results.append((y, backprop(dy)))
+    return results
+
+
 @pytest.mark.parametrize("pool_size,strides,padding,shape", [
     ((2, 2), None, "valid", (3, 9, 8, 5)),   # an odd row left out of every window
     ((3, 2), (3, 3), "same", (2, 7, 7, 3)),   # -inf padding, windows apart
     ((1, 1), None, "valid", (2, 3, 3, 2)),
 ])
-def test_compiled_max_pool_matches_the_numpy_windows(pool_size, strides, padding, shape):
+def test_compiled_max_pool_matches_the_numpy_windows(pool_size, strides, padding, shape, monkeypatch):
     from engine import layers
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=shape).astype(np.float32)
+    x = np.random.default_rng(5).normal(size=shape).astype(np.float32)
     x[0, :2, :2, 0] = 1.5          # a tie: the first maximum takes the gradient
     x[-1, 0, 0, -1] = np.nan       # a NaN window passes NaN on and no gradient
-    compiled = layers.MaxPooling2D(pool_size, strides=strides, padding=padding)
-    windows = layers.MaxPooling2D(pool_size, strides=strides, padding=padding, data_format="channels_first")
-    y, backprop = compiled.forward(x)
-    dy = rng.normal(size=y.shape).astype(np.float32)
-    dx = backprop(dy)
-    y_ref, backprop_ref = windows.forward(x.transpose(0, 3, 1, 2))   # a transposed view: NumPy's path
-    dx_ref = backprop_ref(dy.transpose(0, 3, 1, 2))
-    np.testing.assert_array_equal(y, y_ref.transpose(0, 2, 3, 1))
-    np.testing.assert_array_equal(dx, dx_ref.transpose(0, 2, 3, 1))
+    layer = layers.MaxPooling2D(pool_size, strides=strides, padding=padding)
+    (y, dx), (y_ref, dx_ref) = _pool_both_ways(layer, x, monkeypatch)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(dx, dx_ref)
     assert np.isnan(y[-1, 0, 0, -1]) and dx[-1, 0, 0, -1] == 0
 
 
-def test_compiled_max_pool_1d_matches_the_numpy_windows():
+def test_compiled_max_pool_1d_and_channels_first_match_the_numpy_windows(monkeypatch):
     from engine import layers
-    rng = np.random.default_rng(6)
-    x = rng.normal(size=(4, 11, 3)).astype(np.float32)
-    y, backprop = layers.MaxPooling1D(2).forward(x)
-    dy = rng.normal(size=y.shape).astype(np.float32)
-    y_ref, backprop_ref = layers.MaxPooling1D(2, data_format="channels_first").forward(x.transpose(0, 2, 1))
-    np.testing.assert_array_equal(y, y_ref.transpose(0, 2, 1))
-    np.testing.assert_array_equal(backprop(dy), backprop_ref(dy.transpose(0, 2, 1)).transpose(0, 2, 1))
+    x = np.random.default_rng(6).normal(size=(4, 11, 3)).astype(np.float32)
+    for layer, inputs in ((layers.MaxPooling1D(2), x),
+                          (layers.MaxPooling2D(2, data_format="channels_first", padding="same"),
+                           x.reshape(4, 3, 11, 1).repeat(2, axis=3))):
+        (y, dx), (y_ref, dx_ref) = _pool_both_ways(layer, inputs, monkeypatch)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(dx, dx_ref)
 
 
 def test_relu_kernels_match_numpy_bit_for_bit():
