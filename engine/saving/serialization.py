@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 
 from engine.saving import keras2
+from engine.saving.code_layers import carries_code
 
 _TENSOR = "__keras_tensor__"
-_CODE_LAYERS = ("Lambda",)
 # Recurrent layers take initial states as extra list inputs in fitq and as ``initial_state=`` in Keras 3.
 _STATEFUL_CALL_LAYERS = ("RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D",
                          "ConvLSTM3D")
@@ -151,7 +151,7 @@ def model_from_json(json_string, custom_objects=None):
 
 
 def _refuse_code(class_name, config):
-    if class_name in _CODE_LAYERS or (isinstance(config, dict) and "function" in config):
+    if carries_code(class_name, config):
         raise ValueError(
             f"Layer class '{class_name}' carries Python code; code in models is not allowed "
             "(fitq never runs code from a model file)"
