@@ -1,5 +1,8 @@
-"""Variable: one weight of a layer, with its gradient slot."""
+"""Variable: one weight of a layer, with its gradient slot; :func:`shapes_only` to build without memory."""
 from __future__ import annotations
+
+import contextlib
+import contextvars
 
 import numpy as np
 
@@ -56,6 +59,8 @@ class Variable:
             raise ValueError(
                 f"Weight {self.path!r} expects shape {self.shape}, got {tuple(value.shape)}"
             )
+        if _SHAPES_ONLY.get():
+            return
         self.value[...] = value
 
     def numpy(self) -> np.ndarray:
@@ -63,3 +68,26 @@ class Variable:
 
     def __repr__(self) -> str:
         return f"<Variable {self.path} shape={self.shape} dtype={self.dtype}>"
+
+
+_SHAPES_ONLY = contextvars.ContextVar("shapes_only", default=False)
+
+
+@contextlib.contextmanager
+def shapes_only():
+    """Within it, layers built create weights that have their shape and dtype but no memory and no
+    initial values (read-only zero-stride views of one zero): for checking a model's structure and
+    counting its parameters without allocating them. Such a model cannot train or predict."""
+    token = _SHAPES_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _SHAPES_ONLY.reset(token)
+
+
+def initial_value(shape: tuple[int, ...], dtype: str, initializer) -> np.ndarray:
+    """The starting array of a new weight: ``initializer(shape, dtype)``, or under :func:`shapes_only`
+    a view of shape ``shape`` that allocates nothing."""
+    if _SHAPES_ONLY.get():
+        return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+    return np.asarray(initializer(shape, dtype=dtype), dtype=dtype)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import backend, constraints, initializers, naming, regularizers
-from engine.variables import Variable
+from engine.variables import Variable, initial_value
 
 
 class Layer:
@@ -74,7 +74,7 @@ class Layer:
         """Creates a weight (a :class:`Variable`) initialized now, on the NumPy backend."""
         dtype = _dtype_name(dtype or self.dtype)
         init = initializers.get(initializer)
-        value = np.asarray(init(tuple(int(s) for s in shape), dtype=dtype), dtype=dtype)
+        value = initial_value(tuple(int(s) for s in shape), dtype, init)
         var = Variable(value, name, trainable=trainable, regularizer=regularizers.get(regularizer),
                        constraint=constraints.get(constraint), layer_name=self.name)
         self._weights.append(var)
