@@ -16,13 +16,6 @@ class FitqError(Exception):
         self.message = message
         self.field = field
 
-    def to_dict(self) -> dict:
-        """The ``error`` object of an error response."""
-        body = {"type": self.type, "message": self.message}
-        if self.field is not None:
-            body["field"] = self.field
-        return body
-
 
 class InvalidInput(FitqError):
     """The request is well-formed but its content cannot work (422)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from worker import layout
 from worker.errors import InvalidInput
 from worker.ingest import IMAGE_SUFFIXES
 from worker.spec import GeneratorSpec
@@ -139,7 +140,7 @@ class ImageFolderSequence(_Shuffled):
 
 def image_files(store: Store, dataset: str, classes: list[str]) -> tuple[list[Path], np.ndarray]:
     """Every image of an image-folder dataset, sorted, and its class index."""
-    root = store.dataset_dir(dataset) / "images"
+    root = store.dataset_dir(dataset) / layout.DATASET_IMAGES
     files, labels = [], []
     for index, cls in enumerate(classes):
         for path in sorted((root / cls).iterdir()):

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from worker import layout
 from worker.errors import InvalidInput, TooLarge
 from worker.settings import Settings
 from worker.store import ARRAY_NAME, Store
@@ -198,12 +199,12 @@ def _ingest_zip_images(upload: Path, images_dir: Path, settings: Settings) -> di
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 raise InvalidInput(f"archive member {info.filename!r} is a symbolic link", field="file")
         chosen = [(i, p) for i in infos if (p := _image_member_path(i.filename)) is not None]
-        layout = _class_layout([p for _, p in chosen])
-        for (info, _), (cls, fname) in zip(chosen, layout):
+        placed = _class_layout([p for _, p in chosen])
+        for (info, _), (cls, fname) in zip(chosen, placed):
             (images_dir / cls).mkdir(parents=True, exist_ok=True)
             with archive.open(info) as src, open(images_dir / cls / fname, "wb") as dst:
                 _copy_capped(src, dst, info.file_size, f"member {info.filename!r}")
-    return _describe_images(layout)
+    return _describe_images(placed)
 
 
 def _ingest_tar_images(upload: Path, images_dir: Path, settings: Settings) -> dict:
@@ -228,21 +229,21 @@ def _ingest_tar_images(upload: Path, images_dir: Path, settings: Settings) -> di
         if total > max(upload.stat().st_size, 1) * settings.max_compression_ratio:
             raise TooLarge("archive's compression ratio is too high (tar bomb?)", field="file")
         chosen = [(m, p) for m in members if (p := _image_member_path(m.name)) is not None]
-        layout = _class_layout([p for _, p in chosen])
-        for (member, _), (cls, fname) in zip(chosen, layout):
+        placed = _class_layout([p for _, p in chosen])
+        for (member, _), (cls, fname) in zip(chosen, placed):
             (images_dir / cls).mkdir(parents=True, exist_ok=True)
             src = archive.extractfile(member)
             with src, open(images_dir / cls / fname, "wb") as dst:
                 _copy_capped(src, dst, member.size, f"member {member.name!r}")
-    return _describe_images(layout)
+    return _describe_images(placed)
 
 
-def _describe_images(layout: list[tuple[str, str]]) -> dict:
-    classes = sorted({cls for cls, _ in layout})
+def _describe_images(placed: list[tuple[str, str]]) -> dict:
+    classes = sorted({cls for cls, _ in placed})
     counts = {cls: 0 for cls in classes}
-    for cls, _ in layout:
+    for cls, _ in placed:
         counts[cls] += 1
-    return {"count": len(layout), "classes": classes, "class_counts": counts}
+    return {"count": len(placed), "classes": classes, "class_counts": counts}
 
 
 def ingest(store: Store, upload: Path, filename: str, tenant: str, dataset_id: str, settings: Settings) -> dict:
@@ -255,7 +256,7 @@ def ingest(store: Store, upload: Path, filename: str, tenant: str, dataset_id: s
     size = upload.stat().st_size
     work = store.temp_path(".dataset")
     work.unlink()
-    arrays_dir = work / "arrays"
+    arrays_dir = work / layout.DATASET_ARRAYS
     arrays_dir.mkdir(parents=True)
     try:
         meta = {"id": dataset_id, "name": Path(filename).name, "format": kind, "tenant": tenant,
@@ -267,10 +268,10 @@ def ingest(store: Store, upload: Path, filename: str, tenant: str, dataset_id: s
         elif kind == "csv":
             meta["arrays"], meta["columns"] = _ingest_csv(upload, arrays_dir)
         elif kind == "zip":
-            meta["images"] = _ingest_zip_images(upload, work / "images", settings)
+            meta["images"] = _ingest_zip_images(upload, work / layout.DATASET_IMAGES, settings)
         else:
-            meta["images"] = _ingest_tar_images(upload, work / "images", settings)
-        store.write_json(work / "meta.json", meta)
+            meta["images"] = _ingest_tar_images(upload, work / layout.DATASET_IMAGES, settings)
+        store.write_json(work / layout.DATASET_META, meta)
         os.replace(work, store.dataset_dir(dataset_id))
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Job lifecycle steps outside the training process: enqueue, cancel, and requeue of abandoned jobs.
+"""Job lifecycle steps outside the training process: submit, cancel, requeue of abandoned jobs, restore.
 
 The API calls these; so may any process holding a Redis connection (they import no web framework).
 """
@@ -12,16 +12,21 @@ import redis
 from worker import queues
 from worker.errors import Conflict
 from worker.records import Records
+from worker.store import new_id
 from worker.settings import Settings
+from worker.status import TERMINAL, JobKind, JobStatus
 
 log = logging.getLogger("fitq.lifecycle")
 
-QUEUE_OF_KIND = {"train": queues.TRAIN_QUEUE, "predict": queues.PREDICT_QUEUE}
 
-
-def enqueue_new(conn: redis.Redis, settings: Settings, record: dict) -> None:
-    """Puts a freshly created record's first attempt on its queue."""
-    queues.enqueue(conn, settings, QUEUE_OF_KIND[record["kind"]], record["id"], record["attempt"])
+def submit(records: Records, conn: redis.Redis, settings: Settings, tenant: str, kind: JobKind, spec,
+           name: str | None, extra: dict | None = None) -> dict:
+    """Stores a validated spec under a new job id, creates its ``queued`` record and enqueues attempt 1."""
+    job_id = new_id("job")
+    records.store.write_spec(job_id, spec)
+    record = records.create(job_id, tenant, kind, name, extra)
+    queues.enqueue(conn, settings, kind, job_id, record["attempt"])
+    return record
 
 
 def cancel(records: Records, conn: redis.Redis, job_id: str) -> dict:
@@ -32,11 +37,11 @@ def cancel(records: Records, conn: redis.Redis, job_id: str) -> dict:
     for _ in range(3):
         current = records.fields(job_id, "status", "attempt")
         status = current["status"]
-        if status == "queued":
-            if records.transition(job_id, ["queued"], "canceled", finished_at=time.time()):
+        if status == JobStatus.QUEUED:
+            if records.transition(job_id, [JobStatus.QUEUED], JobStatus.CANCELED, finished_at=time.time()):
                 queues.cancel(conn, job_id, current["attempt"])
                 break
-        elif status == "running":
+        elif status == JobStatus.RUNNING:
             records.event(job_id, "cancel_requested", {"attempt": current["attempt"]}, cancel_requested=True)
             break
         else:
@@ -54,23 +59,23 @@ def requeue_abandoned(records: Records, conn: redis.Redis, settings: Settings) -
         if records.is_alive(job_id):
             continue
         current = records.fields(job_id, "status", "attempt", "kind", "cancel_requested")
-        if current["status"] != "running":
-            conn.srem("fitq:running", job_id)
+        if current["status"] != JobStatus.RUNNING:
+            records.forget_running(job_id)
             continue
         attempt = current["attempt"]
         now = time.time()
         if current["cancel_requested"]:
-            done = records.transition(job_id, ["running"], "canceled", expect_attempt=attempt, finished_at=now)
+            done = records.transition(job_id, [JobStatus.RUNNING], JobStatus.CANCELED, expect_attempt=attempt, finished_at=now)
         elif attempt >= settings.max_attempts:
             error = {"type": "WorkerLost", "message": f"the worker running attempt {attempt} stopped; "
                      f"{settings.max_attempts} attempts made"}
-            done = records.transition(job_id, ["running"], "failed", expect_attempt=attempt,
+            done = records.transition(job_id, [JobStatus.RUNNING], JobStatus.FAILED, expect_attempt=attempt,
                                       finished_at=now, error=error)
         else:
-            done = records.transition(job_id, ["running"], "queued", expect_attempt=attempt,
+            done = records.transition(job_id, [JobStatus.RUNNING], JobStatus.QUEUED, expect_attempt=attempt,
                                       attempt=attempt + 1, requeued_at=now)
             if done:
-                queues.enqueue(conn, settings, QUEUE_OF_KIND[current["kind"]], job_id, attempt + 1)
+                queues.enqueue(conn, settings, current["kind"], job_id, attempt + 1)
         if done:
             log.warning("job %s: worker of attempt %d is gone; acted on it", job_id, attempt)
             acted.append(job_id)
@@ -84,17 +89,16 @@ def restore_from_store(records: Records, conn: redis.Redis, settings: Settings) 
     resume from their last checkpoint. Returns the ids restored.
     """
     restored = []
-    for path in sorted((records.store.root / "jobs").glob("*/record.json")):
-        job_id = path.parent.name
-        if conn.exists(f"fitq:job:{job_id}") or not conn.set(f"fitq:restoring:{job_id}", 1, nx=True, ex=60):
+    for job_id in records.store.record_ids():
+        if records.exists(job_id) or not records.lock_restore(job_id):
             continue
-        record = records.store.read_json(path)
-        requeue = record["status"] not in ("succeeded", "failed", "canceled")
+        record = records.store.read_record(job_id)
+        requeue = record["status"] not in TERMINAL
         if requeue:
-            record.update(status="queued", attempt=record["attempt"] + 1, progress=None)
+            record.update(status=JobStatus.QUEUED, attempt=record["attempt"] + 1, progress=None)
         records.restore(record)
         if requeue:
-            queues.enqueue(conn, settings, QUEUE_OF_KIND[record["kind"]], job_id, record["attempt"])
+            queues.enqueue(conn, settings, record["kind"], job_id, record["attempt"])
         restored.append(job_id)
     if restored:
         log.warning("restored %d job records from the store", len(restored))

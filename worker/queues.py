@@ -1,8 +1,8 @@
-"""RQ queues, one per purpose, with the JSON serializer: only job ids and attempt numbers travel.
+"""RQ queues, one per job kind, with the JSON serializer: only job ids and attempt numbers travel.
 
 RQ's defaults (180 s timeout, 500 s result TTL) do not fit training, so every enqueue sets
 ``job_timeout``, ``result_ttl`` and ``failure_ttl`` from the settings. History and artifacts live in
-the job record and the store, never in RQ's result.
+the job record and the store, never in RQ's result. Every enqueue of fitq goes through :func:`enqueue`.
 """
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from worker.settings import Settings
+from worker.status import JobKind
 
 TRAIN_QUEUE = "fitq-train"
 PREDICT_QUEUE = "fitq-predict"
-QUEUES = (TRAIN_QUEUE, PREDICT_QUEUE)
-TASKS = {TRAIN_QUEUE: "worker.tasks.run_training", PREDICT_QUEUE: "worker.tasks.run_prediction"}
+QUEUE_OF_KIND = {JobKind.TRAIN: TRAIN_QUEUE, JobKind.PREDICT: PREDICT_QUEUE}
+TASK_OF_KIND = {JobKind.TRAIN: "worker.tasks.run_training", JobKind.PREDICT: "worker.tasks.run_prediction"}
+TASKS = frozenset(TASK_OF_KIND.values())
+"""The only functions a fitq worker runs, whatever a queue holds."""
 
 
 def rq_job_id(job_id: str, attempt: int) -> str:
@@ -30,11 +33,11 @@ def queue(conn: redis.Redis, name: str) -> Queue:
     return Queue(name, connection=conn, serializer=JSONSerializer)
 
 
-def enqueue(conn: redis.Redis, settings: Settings, queue_name: str, job_id: str, attempt: int) -> Job:
-    """Puts attempt ``attempt`` of ``job_id`` on ``queue_name`` with explicit timeouts and TTLs."""
-    timeout = settings.job_timeout if queue_name == TRAIN_QUEUE else settings.predict_timeout
-    return queue(conn, queue_name).enqueue_call(
-        TASKS[queue_name], args=(job_id, attempt), job_id=rq_job_id(job_id, attempt), timeout=timeout,
+def enqueue(conn: redis.Redis, settings: Settings, kind: JobKind, job_id: str, attempt: int) -> Job:
+    """Puts attempt ``attempt`` of ``job_id`` on its kind's queue with explicit timeouts and TTLs."""
+    timeout = settings.job_timeout if kind == JobKind.TRAIN else settings.predict_timeout
+    return queue(conn, QUEUE_OF_KIND[JobKind(kind)]).enqueue_call(
+        TASK_OF_KIND[JobKind(kind)], args=(job_id, attempt), job_id=rq_job_id(job_id, attempt), timeout=timeout,
         result_ttl=settings.result_ttl, failure_ttl=settings.result_ttl, description=f"fitq {job_id}")
 
 

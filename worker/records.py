@@ -1,17 +1,9 @@
 """Job records in Redis: status, progress, History so far, error, timings, attempt, and an event stream.
 
-Keys (all under ``fitq:``)::
-
-    fitq:job:<id>            hash: the record (JSON-encoded values)
-    fitq:job:<id>:events     stream: status / progress / epoch events, in order (read by SSE)
-    fitq:job:<id>:alive      string with a TTL, refreshed by the process running attempt N (value N)
-    fitq:jobs:<tenant>       sorted set: the tenant's job ids by submit time
-    fitq:running             set: ids of running jobs (scanned for abandoned ones)
-
-Status changes go through one Lua script that checks the current status (and attempt) and writes
-the new fields and the status event atomically, so a worker, the canceller and the abandoned-job
-scanner never overwrite each other. Every terminal change is also written to the store
-(``record.json``), so a Redis restart loses no finished job.
+The keys are :mod:`worker.layout`'s. Status changes go through one Lua script that checks the current
+status (and attempt) and writes the new fields and the status event atomically, so a worker, the
+canceller and the abandoned-job scanner never overwrite each other. Every status change is also
+written to the store (``record.json``), so a Redis that lost its data loses no job.
 """
 from __future__ import annotations
 
@@ -21,10 +13,13 @@ from typing import Any, Iterable
 
 import redis
 
-from worker.store import Store, dumps, jsonable
+from worker.layout import RUNNING, alive_key, events_key, job_key, restoring_key, tenant_key
+from worker.status import JobKind, JobStatus
+from worker.store import Store, dumps
 
-STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
-TERMINAL = ("succeeded", "failed", "canceled")
+Event = tuple[str, str, Any]
+"""One stream entry: ``(stream id, type, data)``."""
+
 EVENTS_MAXLEN = 20_000
 
 _TRANSITION = """
@@ -42,28 +37,24 @@ return 1
 """
 
 
-def job_key(job_id: str) -> str:
-    return f"fitq:job:{job_id}"
-
-
-def events_key(job_id: str) -> str:
-    return f"fitq:job:{job_id}:events"
-
-
-def alive_key(job_id: str) -> str:
-    return f"fitq:job:{job_id}:alive"
-
-
-def tenant_key(tenant: str) -> str:
-    return f"fitq:jobs:{tenant}"
-
-
-RUNNING_KEY = "fitq:running"
-
-
 def decode(raw: dict) -> dict:
     """A record hash (bytes -> JSON-encoded values) as a dict."""
     return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+
+
+def parse_events(reply) -> list[Event]:
+    """An ``XREAD`` reply on one job's stream as a list of :data:`Event`."""
+    out = []
+    for _, entries in reply or []:
+        for entry_id, values in entries:
+            out.append((entry_id.decode(), values[b"type"].decode(), json.loads(values[b"data"])))
+    return out
+
+
+async def read_events_async(aconn, job_id: str, after: str = "0", block_ms: int | None = None,
+                            count: int = 500) -> list[Event]:
+    """:meth:`Records.read_events` on an asyncio Redis connection (the SSE route's)."""
+    return parse_events(await aconn.xread({events_key(job_id): after}, block=block_ms, count=count))
 
 
 class Records:
@@ -75,17 +66,17 @@ class Records:
         self._transition = conn.register_script(_TRANSITION)
 
     # -- create / read -----------------------------------------------------------------------
-    def create(self, job_id: str, tenant: str, kind: str, name: str | None, extra: dict | None = None) -> dict:
+    def create(self, job_id: str, tenant: str, kind: JobKind, name: str | None, extra: dict | None = None) -> dict:
         """Writes a new ``queued`` record and its first status event; returns the record."""
         now = time.time()
-        record = {"id": job_id, "tenant": tenant, "kind": kind, "name": name, "status": "queued",
+        record = {"id": job_id, "tenant": tenant, "kind": kind, "name": name, "status": JobStatus.QUEUED,
                   "attempt": 1, "created_at": now, "started_at": None, "finished_at": None,
                   "progress": None, "epoch": [], "history": {}, "error": None,
                   "cancel_requested": False, **(extra or {})}
         pipe = self.conn.pipeline()
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in record.items()})
         pipe.zadd(tenant_key(tenant), {job_id: now})
-        pipe.xadd(events_key(job_id), {"type": "status", "data": dumps({"status": "queued", "attempt": 1})},
+        pipe.xadd(events_key(job_id), {"type": "status", "data": dumps({"status": JobStatus.QUEUED, "attempt": 1})},
                   maxlen=EVENTS_MAXLEN, approximate=True)
         pipe.execute()
         self.snapshot(job_id, record)
@@ -108,10 +99,15 @@ class Records:
         raw = self.conn.hgetall(job_key(job_id))
         if raw:
             return decode(raw)
-        path = self.store.root / "jobs" / job_id / "record.json"
-        if path.is_file():
-            return self.store.read_json(path)
-        return None
+        return self.store.read_record(job_id)
+
+    def exists(self, job_id: str) -> bool:
+        """Whether Redis holds the job's record."""
+        return bool(self.conn.exists(job_key(job_id)))
+
+    def lock_restore(self, job_id: str, seconds: int = 60) -> bool:
+        """Takes the short lock that lets one process restore ``job_id`` from the store."""
+        return bool(self.conn.set(restoring_key(job_id), 1, nx=True, ex=seconds))
 
     def fields(self, job_id: str, *names: str) -> dict:
         """Some fields of a record (missing ones are None)."""
@@ -138,7 +134,7 @@ class Records:
         pipe.xadd(events_key(job_id), {"type": kind, "data": dumps(data)}, maxlen=EVENTS_MAXLEN, approximate=True)
         pipe.execute()
 
-    def transition(self, job_id: str, allowed: Iterable[str], status: str, expect_attempt: int | None = None,
+    def transition(self, job_id: str, allowed: Iterable[JobStatus], status: JobStatus, expect_attempt: int | None = None,
                    **fields: Any) -> bool:
         """Moves a job from one of ``allowed`` statuses to ``status`` (only at ``expect_attempt`` when given).
 
@@ -151,10 +147,10 @@ class Records:
             args=[json.dumps(list(allowed)), "" if expect_attempt is None else dumps(expect_attempt),
                   json.dumps({k: dumps(v) for k, v in fields.items()}), dumps(data), EVENTS_MAXLEN])
         if done:
-            if status == "running":
-                self.conn.sadd(RUNNING_KEY, job_id)
+            if status == JobStatus.RUNNING:
+                self.conn.sadd(RUNNING, job_id)
             else:
-                self.conn.srem(RUNNING_KEY, job_id)
+                self.conn.srem(RUNNING, job_id)
             self.snapshot(job_id)
         return bool(done)
 
@@ -162,7 +158,7 @@ class Records:
         """Writes the record to the store's ``record.json``."""
         record = record if record is not None else decode(self.conn.hgetall(job_key(job_id)))
         if record:
-            self.store.write_json(self.store.job_file(job_id, "record.json"), jsonable(record))
+            self.store.write_record(job_id, record)
 
     # -- liveness ----------------------------------------------------------------------------
     def beat(self, job_id: str, attempt: int, ttl: float) -> None:
@@ -173,14 +169,14 @@ class Records:
         return bool(self.conn.exists(alive_key(job_id)))
 
     def running_ids(self) -> list[str]:
-        return [i.decode() for i in self.conn.smembers(RUNNING_KEY)]
+        """Ids in the running set (some may have moved on: check their status)."""
+        return [i.decode() for i in self.conn.smembers(RUNNING)]
+
+    def forget_running(self, job_id: str) -> None:
+        """Drops a job that is no longer running from the running set."""
+        self.conn.srem(RUNNING, job_id)
 
     # -- events ------------------------------------------------------------------------------
-    def read_events(self, job_id: str, after: str = "0", block_ms: int | None = None, count: int = 500):
+    def read_events(self, job_id: str, after: str = "0", block_ms: int | None = None, count: int = 500) -> list[Event]:
         """Events after stream id ``after``: a list of ``(id, type, data)``."""
-        reply = self.conn.xread({events_key(job_id): after}, block=block_ms, count=count)
-        out = []
-        for _, entries in reply or []:
-            for entry_id, values in entries:
-                out.append((entry_id.decode(), values[b"type"].decode(), json.loads(values[b"data"])))
-        return out
+        return parse_events(self.conn.xread({events_key(job_id): after}, block=block_ms, count=count))

@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     max_archive_members: int = Field(default=200_000, gt=0, description="Cap of the files in one archive.")
     max_compression_ratio: float = Field(default=200.0, gt=1, description="Zip-bomb guard: unpacked/packed.")
     max_predict_rows: int = Field(default=10_000, gt=0, description="Rows one synchronous predict may carry.")
+    max_unpack_seconds: float = Field(default=30.0, gt=0, description="CPU-time cap of unpacking one upload, s.")
+
+    max_params: int = Field(default=50_000_000, gt=0, description="Parameters one model may have.")
+    max_layers: int = Field(default=2_000, gt=0, description="Layers one model may have.")
+    max_epochs: int = Field(default=100_000, gt=0, description="Epochs one job may ask for.")
+    max_batch_size: int = Field(default=65_536, gt=0, description="Largest batch_size a job may ask for.")
+    max_steps: int = Field(default=10_000_000, gt=0, description="Largest steps_per_epoch / validation_steps.")
+    max_active_jobs: int = Field(default=100, gt=0,
+                                 description="Queued + running jobs one tenant may have (429 past it).")
 
     job_timeout: int = Field(default=7 * 24 * 3600, gt=0, description="RQ job_timeout of a training job, s.")
     predict_timeout: int = Field(default=3600, gt=0, description="RQ job_timeout of a predict job, s.")
@@ -41,11 +50,6 @@ class Settings(BaseSettings):
     heartbeat_ttl: float = Field(default=10.0, gt=0, description="A running job silent this long is requeued.")
     scan_interval: float = Field(default=2.0, gt=0, description="Seconds between abandoned-job scans.")
     max_attempts: int = Field(default=5, ge=1, description="Attempts before an abandoned job is failed.")
-
-    @property
-    def auth_enabled(self) -> bool:
-        """Whether requests must carry a bearer token."""
-        return bool(self.api_tokens)
 
 
 @lru_cache

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from worker.errors import InvalidInput
 
 CALLBACKS_OVER_THE_WIRE = ("EarlyStopping", "ReduceLROnPlateau", "TerminateOnNaN")
-CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
 
 
 class Strict(BaseModel):
@@ -186,6 +185,14 @@ class PredictRequest(Strict):
         return self
 
 
+class PredictJob(Strict):
+    """A predict job as stored (``predict.json``): the trained job it predicts with and the data."""
+
+    parent: str
+    dataset: ArraysArg
+    batch_size: int = Field(default=32, ge=1)
+
+
 class EvaluateRequest(Strict):
     """``POST /v1/jobs/{id}/evaluate``: ``x``/``y``/``sample_weight`` as array references or inline
     values (a nested list for a single input / output, an object of them keyed by name)."""
@@ -194,28 +201,3 @@ class EvaluateRequest(Strict):
     y: Any
     sample_weight: Any | None = None
     batch_size: int = Field(default=32, ge=1)
-
-
-def code_layers(config: Any, path: str = "model") -> str | None:
-    """The path of the first layer in a model config that would carry code (``Lambda``), or None."""
-    if isinstance(config, dict):
-        if config.get("class_name") in CODE_LAYERS:
-            return path
-        for key, value in config.items():
-            found = code_layers(value, f"{path}.{key}")
-            if found:
-                return found
-    elif isinstance(config, list):
-        for i, value in enumerate(config):
-            found = code_layers(value, f"{path}[{i}]")
-            if found:
-                return found
-    return None
-
-
-def parse_spec(raw: dict) -> JobSpec:
-    """A stored spec back as a :class:`JobSpec` (the worker's entry)."""
-    try:
-        return JobSpec.model_validate(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"invalid job spec: {exc}") from exc

@@ -1,15 +1,5 @@
-"""The store: every file fitq keeps, under one root directory (``FITQ_DATA_DIR``).
-
-Layout::
-
-    datasets/<id>/meta.json            what the dataset holds, its tenant
-    datasets/<id>/arrays/<name>.npy    arrays, opened as memory maps
-    datasets/<id>/images/<class>/...   an image folder's files
-    jobs/<id>/spec.json                the job spec as submitted
-    jobs/<id>/record.json              the job record's latest snapshot (survives a Redis restart)
-    jobs/<id>/checkpoint.json          last finished epoch and the History up to it
-    jobs/<id>/checkpoints/epoch-NNNN.npz   weights after that epoch
-    jobs/<id>/model.json, weights.npz, history.json, predictions.npz
+"""The store: every file fitq keeps, under one root directory (``FITQ_DATA_DIR``); its layout is in
+:mod:`worker.layout`.
 
 Every write goes to a temporary file in the same directory and is renamed into place, so a reader
 sees the old file or the new one, never half of one.
@@ -23,15 +13,19 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 
+from worker import layout
 from worker.errors import Conflict, InvalidInput, NotFound
 
 ID_PATTERN = re.compile(r"^[a-z]{2,4}_[0-9a-f]{16}$")
 ARRAY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 CHECKPOINTS_KEPT = 2
+_SPEC_FILES = {"JobSpec": layout.SPEC, "PredictJob": layout.PREDICT_REQUEST}
+SpecT = TypeVar("SpecT", bound=BaseModel)
 
 
 def new_id(prefix: str) -> str:
@@ -59,7 +53,7 @@ class Store:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
-        for sub in ("datasets", "jobs", "tmp"):
+        for sub in (layout.DATASETS, layout.JOBS, layout.TMP):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     # -- paths -----------------------------------------------------------------------------------
@@ -72,17 +66,17 @@ class Store:
 
     def dataset_dir(self, dataset_id: str) -> Path:
         """The directory of a dataset (not checked for existence)."""
-        return self.inside(self.root / "datasets" / check_id(dataset_id, "dataset"))
+        return self.inside(self.root / layout.DATASETS / check_id(dataset_id, "dataset"))
 
     def job_dir(self, job_id: str) -> Path:
         """The directory of a job's artifacts (created on demand)."""
-        path = self.inside(self.root / "jobs" / check_id(job_id, "job"))
+        path = self.inside(self.root / layout.JOBS / check_id(job_id, "job"))
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def temp_path(self, suffix: str = "") -> Path:
         """A fresh path under ``tmp/`` (same filesystem as the data, so renames are atomic)."""
-        fd, name = tempfile.mkstemp(dir=self.root / "tmp", suffix=suffix)
+        fd, name = tempfile.mkstemp(dir=self.root / layout.TMP, suffix=suffix)
         os.close(fd)
         return Path(name)
 
@@ -137,7 +131,7 @@ class Store:
     # -- datasets --------------------------------------------------------------------------------
     def dataset_meta(self, dataset_id: str, tenant: str | None = None, field: str = "dataset") -> dict:
         """A dataset's description; 404 naming ``field`` when it is missing or another tenant's."""
-        path = self.dataset_dir(check_id(dataset_id, field)) / "meta.json"
+        path = self.dataset_dir(check_id(dataset_id, field)) / layout.DATASET_META
         if not path.is_file():
             raise NotFound(f"dataset {dataset_id!r} does not exist", field=field)
         meta = self.read_json(path)
@@ -148,7 +142,7 @@ class Store:
     def list_datasets(self, tenant: str) -> list[dict]:
         """The tenant's datasets, newest first."""
         metas = []
-        for path in (self.root / "datasets").glob("*/meta.json"):
+        for path in (self.root / layout.DATASETS).glob(f"*/{layout.DATASET_META}"):
             meta = self.read_json(path)
             if meta.get("tenant") == tenant:
                 metas.append(meta)
@@ -167,7 +161,7 @@ class Store:
         """The ``.npy`` file of ``dataset_id/array``; 422 naming ``field`` when there is no such array."""
         if not ARRAY_NAME.match(array or ""):
             raise InvalidInput(f"invalid array name {array!r}", field=field)
-        path = self.inside(self.dataset_dir(dataset_id) / "arrays" / f"{array}.npy", field=field)
+        path = self.inside(self.dataset_dir(dataset_id) / layout.DATASET_ARRAYS / f"{array}.npy", field=field)
         if not path.is_file():
             raise InvalidInput(f"dataset {dataset_id!r} has no array {array!r}", field=field)
         return path
@@ -178,39 +172,66 @@ class Store:
 
     # -- jobs ------------------------------------------------------------------------------------
     def job_file(self, job_id: str, name: str) -> Path:
-        """The path of artifact ``name`` of a job."""
+        """The path of artifact ``name`` (one of :mod:`worker.layout`'s names) of a job."""
         return self.inside(self.job_dir(job_id) / name)
+
+    def has(self, job_id: str, name: str) -> bool:
+        """Whether the job has artifact ``name``."""
+        return self.job_file(job_id, name).is_file()
+
+    def write_spec(self, job_id: str, spec: BaseModel) -> None:
+        """Saves a job's validated spec (``JobSpec`` or ``PredictJob``) under its layout name."""
+        self.write_json(self.job_file(job_id, _SPEC_FILES[type(spec).__name__]), spec.model_dump(mode="json"))
+
+    def read_spec(self, job_id: str, kind: type[SpecT]) -> SpecT:
+        """A job's stored spec parsed as ``kind`` (``JobSpec`` or ``PredictJob``)."""
+        return kind.model_validate(self.read_json(self.job_file(job_id, _SPEC_FILES[kind.__name__])))
+
+    def write_record(self, job_id: str, record: dict) -> None:
+        """Saves the snapshot of a job's record (what survives a Redis that lost its data)."""
+        self.write_json(self.job_file(job_id, layout.RECORD), jsonable(record))
+
+    def read_record(self, job_id: str) -> dict | None:
+        """The job's record snapshot, or None when the store has none."""
+        path = self.inside(self.root / layout.JOBS / check_id(job_id, "id") / layout.RECORD)
+        return self.read_json(path) if path.is_file() else None
+
+    def record_ids(self) -> list[str]:
+        """Ids of every job with a record snapshot, sorted."""
+        return sorted(p.parent.name for p in (self.root / layout.JOBS).glob(f"*/{layout.RECORD}"))
 
     def save_checkpoint(self, job_id: str, epoch: int, weights: list[np.ndarray], optimizer: list[np.ndarray],
                         state: dict) -> None:
         """Saves the model's weights and the optimizer's variables after ``epoch`` (0-based) and ``state``
-        (History so far, ...), then prunes older checkpoints."""
-        ckpt_dir = self.job_dir(job_id) / "checkpoints"
-        name = f"epoch-{epoch + 1:05d}.npz"
+        (History so far, RNG state, ...), then prunes older checkpoints."""
+        ckpt_dir = self.job_dir(job_id) / layout.CHECKPOINTS
+        name = layout.checkpoint_name(epoch)
         arrays = {f"w{i:04d}": w for i, w in enumerate(weights)}
         arrays.update({f"o{i:04d}": v for i, v in enumerate(optimizer)})
         self.write_npz(ckpt_dir / name, arrays)
-        self.write_json(self.job_file(job_id, "checkpoint.json"), {**state, "epoch": epoch, "weights": name})
+        self.write_json(self.job_file(job_id, layout.CHECKPOINT), {**state, "epoch": epoch, "weights": name})
         for old in sorted(ckpt_dir.glob("epoch-*.npz"))[:-CHECKPOINTS_KEPT]:
             old.unlink(missing_ok=True)
 
     def load_checkpoint(self, job_id: str) -> tuple[dict, list[np.ndarray], list[np.ndarray]] | None:
         """``(state, weights, optimizer variables)`` of the job's last checkpoint, or None when it has none."""
-        path = self.job_file(job_id, "checkpoint.json")
+        path = self.job_file(job_id, layout.CHECKPOINT)
         if not path.is_file():
             return None
         state = self.read_json(path)
-        arrays = self.read_npz(self.job_dir(job_id) / "checkpoints" / state["weights"])
+        arrays = self.read_npz(self.job_dir(job_id) / layout.CHECKPOINTS / state["weights"])
         keys = sorted(arrays)
         return (state, [arrays[k] for k in keys if k.startswith("w")], [arrays[k] for k in keys if k.startswith("o")])
 
-    def save_weights(self, job_id: str, weights: list[np.ndarray]) -> None:
-        """Saves a job's final weights as ``weights.npz`` (``w0000``, ``w0001``, ... in Keras's order)."""
-        self.write_npz(self.job_file(job_id, "weights.npz"), {f"w{i:04d}": w for i, w in enumerate(weights)})
+    def save_trained(self, job_id: str, model_json: str, weights: list[np.ndarray], history: dict) -> None:
+        """Saves a finished job's model JSON, its final weights (``w0000``, ... in Keras's order) and History."""
+        self.write_npz(self.job_file(job_id, layout.WEIGHTS), {f"w{i:04d}": w for i, w in enumerate(weights)})
+        self.write_bytes(self.job_file(job_id, layout.MODEL), model_json.encode())
+        self.write_json(self.job_file(job_id, layout.HISTORY), history)
 
     def load_weights(self, job_id: str, field: str = "job") -> list[np.ndarray]:
         """A finished job's weights in Keras's order; 409 naming ``field`` when it has none."""
-        path = self.job_file(job_id, "weights.npz")
+        path = self.job_file(job_id, layout.WEIGHTS)
         if not path.is_file():
             raise Conflict(f"job {job_id!r} has no trained weights", field=field)
         arrays = self.read_npz(path)

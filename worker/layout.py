@@ -1,0 +1,78 @@
+"""Where everything lives: every Redis key fitq uses and every path in the store, in one module.
+
+Redis (all under ``fitq:``)::
+
+    fitq:job:<id>             hash: the job record (JSON-encoded values)
+    fitq:job:<id>:events      stream: status / progress / epoch events, in order (read by SSE)
+    fitq:job:<id>:alive       string with a TTL, refreshed by the process running attempt N (value N)
+    fitq:jobs:<tenant>        sorted set: the tenant's job ids by submit time
+    fitq:running              set: ids of running jobs (scanned for abandoned ones)
+    fitq:restoring:<id>       short lock while one process restores a job from the store
+    fitq:instance             the marker a Redis holds while its data is fitq's (gone = emptied / new)
+
+Store (under ``FITQ_DATA_DIR``)::
+
+    datasets/<id>/meta.json            what the dataset holds, its tenant
+    datasets/<id>/arrays/<name>.npy    arrays, opened as memory maps
+    datasets/<id>/images/<class>/...   an image folder's files
+    jobs/<id>/spec.json                the job spec as submitted (train) / predict.json (predict)
+    jobs/<id>/record.json              the job record's latest snapshot (survives a Redis restart)
+    jobs/<id>/checkpoint.json          last finished epoch, History and RNG state up to it
+    jobs/<id>/checkpoints/epoch-NNNNN.npz   weights and optimizer variables after that epoch
+    jobs/<id>/model.json, weights.npz, history.json, predictions.npz
+    tmp/                               uploads and datasets being assembled
+"""
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+PREFIX = "fitq"
+
+# -- Redis -------------------------------------------------------------------------------------------
+RUNNING = f"{PREFIX}:running"
+INSTANCE = f"{PREFIX}:instance"
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def events_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:events"
+
+
+def alive_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:alive"
+
+
+def tenant_key(tenant: str) -> str:
+    return f"{PREFIX}:jobs:{tenant}"
+
+
+def restoring_key(job_id: str) -> str:
+    return f"{PREFIX}:restoring:{job_id}"
+
+
+# -- store -------------------------------------------------------------------------------------------
+DATASETS = PurePosixPath("datasets")
+JOBS = PurePosixPath("jobs")
+TMP = PurePosixPath("tmp")
+
+DATASET_META = "meta.json"
+DATASET_ARRAYS = "arrays"
+DATASET_IMAGES = "images"
+
+SPEC = "spec.json"
+PREDICT_REQUEST = "predict.json"
+RECORD = "record.json"
+CHECKPOINT = "checkpoint.json"
+CHECKPOINTS = "checkpoints"
+MODEL = "model.json"
+WEIGHTS = "weights.npz"
+HISTORY = "history.json"
+PREDICTIONS = "predictions.npz"
+
+
+def checkpoint_name(epoch: int) -> str:
+    """The file of the checkpoint taken after 0-based ``epoch``."""
+    return f"epoch-{epoch + 1:05d}.npz"
