@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from worker.status import JobStatus
+
 LOOPBACK_NAMES = ("localhost",)
 
 
@@ -167,7 +169,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             _print_history(client.history(job["id"]))
         print(f"{job['id']} {job['status']}" + (f": {job['error']['type']}: {job['error']['message']}"
                                                  if job.get("error") else ""))
-        return 0 if job["status"] == "succeeded" else 1
+        return 0 if job["status"] == JobStatus.SUCCEEDED else 1
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -226,7 +228,7 @@ def parser() -> argparse.ArgumentParser:
     submit.set_defaults(func=cmd_submit)
 
     jobs = sub.add_parser("jobs", help="list jobs")
-    jobs.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "canceled"])
+    jobs.add_argument("--status", choices=list(JobStatus))
     jobs.add_argument("--limit", type=int, default=50)
     client_options(jobs)
     jobs.set_defaults(func=cmd_jobs)
@@ -245,11 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     level = logging.INFO if args.command in ("serve", "worker") else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from service.client import FitqError  # noqa: PLC0415
+    from service.client import ApiError  # noqa: PLC0415
 
     try:
         return args.func(args)
-    except FitqError as exc:
+    except ApiError as exc:
         print(str(exc), file=sys.stderr)
         return 1
 

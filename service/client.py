@@ -19,10 +19,10 @@ from typing import Any, Iterator
 import httpx
 import numpy as np
 
-TERMINAL = ("succeeded", "failed", "canceled")
+from worker.status import TERMINAL
 
 
-class FitqError(Exception):
+class ApiError(Exception):
     """An error answer from the API: ``status`` and the ``error`` object (``type``, ``message``, ``field``)."""
 
     def __init__(self, status: int, error: dict):
@@ -56,7 +56,7 @@ class Client:
                 error = response.json()["error"]
             except (ValueError, KeyError, TypeError):
                 error = {"type": "http_error", "message": response.text}
-            raise FitqError(response.status_code, error)
+            raise ApiError(response.status_code, error)
         return response
 
     def _json(self, method: str, path: str, **kwargs) -> Any:

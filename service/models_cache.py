@@ -8,8 +8,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from worker import layout
 from worker.models import load_trained
-from worker.spec import parse_spec
+from worker.spec import JobSpec
 from worker.store import Store
 
 
@@ -24,15 +25,14 @@ class ModelCache:
 
     def get(self, job_id: str):
         """``(model, lock)`` of a finished job (compiled with its spec, for evaluate)."""
-        stamp = self.store.job_file(job_id, "weights.npz")
+        stamp = self.store.job_file(job_id, layout.WEIGHTS)
         mtime = stamp.stat().st_mtime if stamp.is_file() else -1.0
         with self._lock:
             hit = self._models.get(job_id)
             if hit is not None and hit[0] == mtime:
                 self._models.move_to_end(job_id)
                 return hit[1], hit[2]
-        spec = parse_spec(self.store.read_json(self.store.job_file(job_id, "spec.json")))
-        model = load_trained(self.store, job_id, spec.compile)
+        model = load_trained(self.store, job_id, self.store.read_spec(job_id, JobSpec).compile)
         entry = (mtime, model, threading.Lock())
         with self._lock:
             self._models[job_id] = entry

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.structure import StructureError, by_name, sample_shape_fits
+
 from worker.errors import InvalidInput
 
 
@@ -24,10 +26,19 @@ def _array(value: Any, dtype: str, field: str) -> np.ndarray:
     return arr
 
 
+def _by_name(value: Any, names: list[str], field: str, allow_missing: bool = False) -> dict[str, Any]:
+    """A value for a one-input (or one-output) model, or an object keyed by name: ``{name: value}``."""
+    try:
+        return dict(zip(names, by_name(value, names, field, is_one=lambda v: not isinstance(v, dict),
+                                       allow_missing=allow_missing)))
+    except StructureError as exc:
+        raise InvalidInput(str(exc), field=field if exc.key is None else f"{field}.{exc.key}") from exc
+
+
 def _check_shape(arr: np.ndarray, tensor, name: str, field: str) -> None:
     expected = tuple(tensor.shape[1:])
     got = arr.shape[1:]
-    if len(got) != len(expected) or any(e is not None and g != e for g, e in zip(got, expected)):
+    if not sample_shape_fits(got, expected):
         raise InvalidInput(f"input {name!r} expects samples of shape {expected}, got {got}", field=field)
 
 
@@ -58,19 +69,7 @@ def rows_to_inputs(model, instances: list[Any]) -> dict[str, np.ndarray]:
 def columns_to_inputs(model, inputs: Any, field: str = "inputs") -> dict[str, np.ndarray]:
     """``inputs`` (columns: a value for one input, an object by input name) as ``{name: array}``."""
     names = list(model.input_names)
-    if isinstance(inputs, dict):
-        unknown = [k for k in inputs if k not in names]
-        if unknown:
-            raise InvalidInput(f"the model has no input {unknown[0]!r} (it has: {', '.join(names)})",
-                               field=f"{field}.{unknown[0]}")
-        missing = [n for n in names if n not in inputs]
-        if missing:
-            raise InvalidInput(f"no value for input {missing[0]!r}", field=field)
-        values = inputs
-    elif len(names) == 1:
-        values = {names[0]: inputs}
-    else:
-        raise InvalidInput(f"the model has inputs {names}: give an object keyed by input name", field=field)
+    values = _by_name(inputs, names, field)
     out = {}
     for tensor, name in zip(model.inputs, names):
         sub = f"{field}.{name}" if isinstance(inputs, dict) else field
@@ -86,14 +85,9 @@ def columns_to_inputs(model, inputs: Any, field: str = "inputs") -> dict[str, np
 def targets(model, value: Any, field: str) -> dict[str, np.ndarray]:
     """Inline targets (a value for one output, an object by output name) as ``{name: array}``."""
     names = list(model.output_names)
-    if isinstance(value, dict):
-        unknown = [k for k in value if k not in names]
-        if unknown:
-            raise InvalidInput(f"the model has no output {unknown[0]!r}", field=f"{field}.{unknown[0]}")
-        return {k: _array(v, "float32", f"{field}.{k}") for k, v in value.items()}
-    if len(names) != 1:
-        raise InvalidInput(f"the model has outputs {names}: give an object keyed by output name", field=field)
-    return {names[0]: _array(value, "float32", field)}
+    given = {k: v for k, v in _by_name(value, names, field, allow_missing=True).items() if v is not None}
+    keyed = isinstance(value, dict)
+    return {k: _array(v, "float32", f"{field}.{k}" if keyed else field) for k, v in given.items()}
 
 
 def predictions_as_rows(model, predictions) -> list:

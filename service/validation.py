@@ -1,8 +1,9 @@
 """Submit-time checks: a job that cannot train is a 422 naming the field at fault, never a failed job later.
 
-The model JSON must build with ``engine.model_from_json`` (no code layers), compile with the spec's
-optimizer, losses and metrics, and the named arrays must exist and fit the model's inputs and
-outputs in count, sample count, shape and dtype.
+The model JSON must build with ``engine.model_from_json`` (no code layers; built with shapes only,
+so the API never allocates a model's weights) within the size limits, compile with the spec's
+optimizer, losses and metrics, and the named arrays (resolved by :func:`worker.data.resolve`, as the
+worker does) must exist and fit the model's inputs and outputs in count, sample count, shape and dtype.
 """
 from __future__ import annotations
 
@@ -10,19 +11,18 @@ from typing import Any
 
 import numpy as np
 
+from engine.structure import StructureError, by_name, sample_shape_fits
+from engine.variables import shapes_only
+
 from worker import data
 from worker.errors import InvalidInput, NotFound
 from worker.generators import sequence
-from worker.models import build_model, compile_kwargs
+from worker.models import build_model, check_declared_layers, check_size, compile_kwargs
+from worker.settings import Settings
 from worker.spec import JobSpec
 from worker.store import Store, check_id
 
 SPARSE_LOSSES = ("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy")
-
-
-def _fits(actual: tuple, expected: tuple) -> bool:
-    """Whether ``actual`` (no batch axis) matches ``expected`` (None = any size)."""
-    return len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
 
 
 def _loss_name(loss: Any) -> str | None:
@@ -33,30 +33,15 @@ def _loss_name(loss: Any) -> str | None:
     return None
 
 
-def losses_by_output(loss: Any, outputs: list[str]) -> dict[str, Any]:
-    """The loss of each output: one loss for all (as in the seeds), a list by position or an object by name."""
-    if isinstance(loss, list):
-        if len(loss) != len(outputs):
-            raise InvalidInput(f"{len(loss)} losses given for {len(outputs)} outputs ({', '.join(outputs)})",
-                               field="compile.loss")
-        return dict(zip(outputs, loss))
-    if isinstance(loss, dict) and "class_name" not in loss:
-        for key in loss:
-            if key not in outputs:
-                raise InvalidInput(f"the model has no output {key!r} (it has: {', '.join(outputs)})",
-                                   field=f"compile.loss.{key}")
-        return {name: loss.get(name) for name in outputs}
-    return {name: loss for name in outputs}
-
-
-def _check_names(value: Any, outputs: list[str], field: str) -> None:
-    if isinstance(value, dict):
-        for key in value:
-            if key not in outputs:
-                raise InvalidInput(f"the model has no output {key!r} (it has: {', '.join(outputs)})",
-                                   field=f"{field}.{key}")
-    elif isinstance(value, list) and field == "compile.loss_weights" and len(value) != len(outputs):
-        raise InvalidInput(f"{len(value)} loss weights for {len(outputs)} outputs", field=field)
+def _per_output(value: Any, outputs: list[str], field: str, one_for_all: bool = True) -> dict[str, Any]:
+    """``value`` for each output: one for all (as in the seeds), a list by position or an object by name."""
+    try:
+        return dict(zip(outputs, by_name(value, outputs, field, is_one=lambda v: not isinstance(v, (list, dict))
+                                         or (isinstance(v, dict) and "class_name" in v),
+                                         allow_missing=True, one_for_all=one_for_all)))
+    except StructureError as exc:
+        key = exc.key
+        raise InvalidInput(str(exc), field=field if key is None else f"{field}.{key}") from exc
 
 
 def _flat_metrics(value: Any) -> list[Any]:
@@ -74,7 +59,7 @@ def _check_compile(model, spec: JobSpec) -> None:
     except (ValueError, TypeError) as exc:
         raise InvalidInput(str(exc), field="compile.optimizer") from exc
     outputs = list(model.output_names)
-    for name, loss in losses_by_output(c.loss, outputs).items():
+    for name, loss in _per_output(c.loss, outputs, "compile.loss").items():
         if loss is None:
             continue
         field = "compile.loss" + (f".{name}" if isinstance(c.loss, dict) and "class_name" not in c.loss else "")
@@ -82,10 +67,12 @@ def _check_compile(model, spec: JobSpec) -> None:
             losses.get(loss)
         except (ValueError, TypeError) as exc:
             raise InvalidInput(str(exc), field=field) from exc
-    _check_names(c.loss_weights, outputs, "compile.loss_weights")
+    if c.loss_weights is not None:
+        _per_output(c.loss_weights, outputs, "compile.loss_weights")
     for key in ("metrics", "weighted_metrics"):
         value = getattr(c, key)
-        _check_names(value, outputs, f"compile.{key}")
+        if isinstance(value, dict):
+            _per_output(value, outputs, f"compile.{key}")
         for metric in _flat_metrics(value):
             try:
                 metrics.get(metric)
@@ -101,7 +88,7 @@ def _check_inputs(model, sources: dict[str, data.ArraySource]) -> None:
     for tensor, name in zip(model.inputs, model.input_names):
         src = sources[name]
         expected = tuple(tensor.shape[1:])
-        if not _fits(src.shape[1:], expected):
+        if not sample_shape_fits(src.shape[1:], expected):
             raise InvalidInput(
                 f"input {name!r} expects samples of shape {expected}, but {src.dataset}/{src.array} has "
                 f"shape {src.shape[1:]} per sample", field=src.field)
@@ -113,14 +100,14 @@ def _check_inputs(model, sources: dict[str, data.ArraySource]) -> None:
 
 
 def _check_targets(model, sources: dict[str, data.ArraySource], loss: Any) -> None:
-    losses = losses_by_output(loss, list(model.output_names))
+    losses = _per_output(loss, list(model.output_names), "compile.loss")
     for tensor, name in zip(model.outputs, model.output_names):
         src = sources[name]
         out = tuple(tensor.shape[1:])
         target = src.shape[1:]
-        ok = _fits(target, out) or (out and out[-1] == 1 and _fits(target, out[:-1]))
+        ok = sample_shape_fits(target, out) or (out and out[-1] == 1 and sample_shape_fits(target, out[:-1]))
         if not ok and _loss_name(losses[name]) in SPARSE_LOSSES:
-            ok = _fits(target, out[:-1]) or _fits(target, out[:-1] + (1,))
+            ok = sample_shape_fits(target, out[:-1]) or sample_shape_fits(target, out[:-1] + (1,))
         if not ok:
             raise InvalidInput(
                 f"output {name!r} gives samples of shape {out} but its targets {src.dataset}/{src.array} have "
@@ -150,32 +137,25 @@ def _build_if_needed(model, store: Store, tenant: str, spec: JobSpec) -> None:
         raise InvalidInput("a Sequential model without an input shape takes one array as x", field="data.x")
     src = data.source(store, tenant, d.x, "data.x")
     try:
-        model.build((None,) + src.shape[1:])
+        with shapes_only():
+            model.build((None,) + src.shape[1:])
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"the model does not take samples of shape {src.shape[1:]}: {exc}",
                            field="data.x") from exc
 
 
 def _check_arrays(model, store: Store, tenant: str, spec: JobSpec) -> None:
-    d = spec.data
-    inputs, outputs = list(model.input_names), list(model.output_names)
-    x = data.by_name(store, tenant, d.x, inputs, "data.x")
-    if d.y is None:
+    if spec.data.y is None:
         raise InvalidInput("training needs targets 'y'", field="data.y")
-    y = data.by_name(store, tenant, d.y, outputs, "data.y")
-    groups = [x, y]
-    if d.sample_weight is not None:
-        groups.append(data.by_name(store, tenant, d.sample_weight, outputs, "data.sample_weight"))
-    _check_inputs(model, x)
-    _check_targets(model, y, spec.compile.loss)
-    _check_counts(groups)
-    if d.validation_data is not None:
-        v = d.validation_data
-        vx = data.by_name(store, tenant, v.x, inputs, "data.validation_data.x")
-        vy = data.by_name(store, tenant, v.y, outputs, "data.validation_data.y")
+    fit_data = data.resolve(store, tenant, spec.data, list(model.input_names), list(model.output_names))
+    _check_inputs(model, fit_data.x)
+    _check_targets(model, fit_data.y, spec.compile.loss)
+    _check_counts([g for g in (fit_data.x, fit_data.y, fit_data.sample_weight) if g is not None])
+    if fit_data.validation is not None:
+        vx, vy, vsw = fit_data.validation
         _check_inputs(model, vx)
         _check_targets(model, vy, spec.compile.loss)
-        _check_counts([vx, vy])
+        _check_counts([g for g in (vx, vy, vsw) if g is not None])
 
 
 def _check_generator(model, store: Store, tenant: str, spec: JobSpec) -> None:
@@ -188,7 +168,7 @@ def _check_generator(model, store: Store, tenant: str, spec: JobSpec) -> None:
         train, _ = sequence(store, tenant, gen, field)
         batch = train[0]
         expected = tuple(model.inputs[0].shape[1:])
-        if not _fits(tuple(batch[0].shape[1:]), expected):
+        if not sample_shape_fits(tuple(batch[0].shape[1:]), expected):
             raise InvalidInput(f"the generator yields samples of shape {tuple(batch[0].shape[1:])}, the model "
                                f"expects {expected}", field=field)
 
@@ -212,16 +192,18 @@ def _check_initial_weights(model, store: Store, tenant: str, records, spec: JobS
     if record is None or record["tenant"] != tenant:
         raise InvalidInput(f"job {job_id!r} does not exist", field="initial_weights")
     weights = store.load_weights(job_id, field="initial_weights")
-    expected = [tuple(w.shape) for w in model.get_weights()]
+    expected = [tuple(w.shape) for w in model.weights]
     if [tuple(w.shape) for w in weights] != expected:
         raise InvalidInput(f"job {job_id!r}'s weights do not fit this model's weight shapes",
                            field="initial_weights")
 
 
-def check_job(spec: JobSpec, store: Store, tenant: str, records) -> None:
+def check_job(spec: JobSpec, store: Store, tenant: str, records, settings: Settings) -> None:
     """Raises :class:`InvalidInput` naming the field when ``spec`` cannot train on the named data."""
-    model = build_model(spec.model)
+    check_declared_layers(spec.model, settings.max_layers)
+    model = build_model(spec.model, shapes_only=True)
     _build_if_needed(model, store, tenant, spec)
+    check_size(model, settings.max_params, settings.max_layers)
     _check_compile(model, spec)
     if spec.data.generator is not None:
         _check_generator(model, store, tenant, spec)

@@ -1,7 +1,9 @@
-"""Array references in a spec -> arrays from the store, lined up with a model's inputs or outputs.
+"""A spec's ``data`` resolved against the store and a model: which array feeds which input or output.
 
 ``x``, ``y`` and ``sample_weight`` take one reference, a list (by position) or an object (by name),
-as Keras's ``fit`` does. Arrays are memory-mapped; ``columns`` picks columns of a 2-D array.
+as Keras's ``fit`` does (the rule is :func:`engine.structure.by_name`). Resolving reads only the
+datasets' descriptions; :meth:`FitData.arguments` then opens the arrays (memory maps; ``columns``
+picks columns of a 2-D array). Submit-time validation and the worker use the same :func:`resolve`.
 """
 from __future__ import annotations
 
@@ -10,8 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from engine.structure import StructureError
+from engine.structure import by_name as _by_name
+
 from worker.errors import InvalidInput, NotFound
-from worker.spec import ArrayRefObject
+from worker.spec import ArrayRefObject, DataSpec
 from worker.store import Store
 
 
@@ -80,27 +85,93 @@ def by_name(store: Store, tenant: str, arg: Any, names: list[str], field: str) -
     """``arg`` (one reference, a list or an object) as ``{model input/output name: ArraySource}``."""
     if hasattr(arg, "model_dump") and not isinstance(arg, ArrayRefObject):
         arg = arg.model_dump()
+    if not is_ref(arg) and not isinstance(arg, (list, dict)):
+        raise InvalidInput("expected an array reference, a list or an object of them", field=field)
+    try:
+        refs = _by_name(arg, names, field, is_one=is_ref)
+    except StructureError as exc:
+        raise InvalidInput(str(exc), field=_sub_field(field, exc.key)) from exc
+    keyed = isinstance(arg, dict)
+    return {n: source(store, tenant, r, _sub_field(field, n if keyed else (i if isinstance(arg, list) else None)))
+            for i, (n, r) in enumerate(zip(names, refs))}
+
+
+def _sub_field(field: str, key: str | int | None) -> str:
+    if key is None:
+        return field
+    return f"{field}[{key}]" if isinstance(key, int) else f"{field}.{key}"
+
+
+Group = dict[str, ArraySource]
+"""Arrays by model input or output name."""
+
+
+@dataclass(frozen=True)
+class FitData:
+    """The arrays of a spec's ``data`` (not the generator form), lined up with a model's names."""
+
+    x: Group
+    y: Group | None
+    sample_weight: Group | None = None
+    validation: tuple[Group, Group, Group | None] | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        """``x``, ``y``, ``sample_weight`` and ``validation_data`` for ``model.fit``, arrays opened."""
+        args: dict[str, Any] = {"x": load(self.x), "y": load(self.y) if self.y is not None else None}
+        if self.sample_weight is not None:
+            args["sample_weight"] = load(self.sample_weight)
+        if self.validation is not None:
+            vx, vy, vsw = self.validation
+            args["validation_data"] = (load(vx), load(vy)) + ((load(vsw),) if vsw is not None else ())
+        return args
+
+
+def resolve(store: Store, tenant: str, d: DataSpec, inputs: list[str], outputs: list[str]) -> FitData:
+    """The :class:`FitData` of ``d``; 422 naming the field of the first reference that points at nothing."""
+    group = lambda arg, names, field: by_name(store, tenant, arg, names, field)  # noqa: E731
+    validation = None
+    if d.validation_data is not None:
+        v = d.validation_data
+        validation = (group(v.x, inputs, "data.validation_data.x"), group(v.y, outputs, "data.validation_data.y"),
+                      group(v.sample_weight, outputs, "data.validation_data.sample_weight")
+                      if v.sample_weight is not None else None)
+    return FitData(
+        x=group(d.x, inputs, "data.x"),
+        y=group(d.y, outputs, "data.y") if d.y is not None else None,
+        sample_weight=group(d.sample_weight, outputs, "data.sample_weight") if d.sample_weight is not None else None,
+        validation=validation)
+
+
+def _refs(arg: Any):
+    if arg is None:
+        return
+    if hasattr(arg, "model_dump") and not isinstance(arg, ArrayRefObject):
+        arg = arg.model_dump()
     if is_ref(arg):
-        if len(names) != 1:
-            raise InvalidInput(f"the model has {len(names)} of these ({', '.join(names)}): "
-                               "give a list or an object keyed by name", field=field)
-        return {names[0]: source(store, tenant, arg, field)}
-    if isinstance(arg, list):
-        if len(arg) != len(names):
-            raise InvalidInput(f"got {len(arg)} arrays, the model expects {len(names)} ({', '.join(names)})",
-                               field=field)
-        return {n: source(store, tenant, r, f"{field}[{i}]") for i, (n, r) in enumerate(zip(names, arg))}
-    if isinstance(arg, dict):
-        for key in arg:
-            if key not in names:
-                raise InvalidInput(f"the model has no {key!r} (it has: {', '.join(names)})", field=f"{field}.{key}")
-        missing = [n for n in names if n not in arg]
-        if missing:
-            raise InvalidInput(f"no array given for {', '.join(missing)}", field=field)
-        return {n: source(store, tenant, arg[n], f"{field}.{n}") for n in names}
-    raise InvalidInput("expected an array reference, a list or an object of them", field=field)
+        yield arg
+    else:
+        for ref in (arg.values() if isinstance(arg, dict) else arg):
+            yield ref
 
 
-def load(sources: dict[str, ArraySource]) -> dict[str, np.ndarray]:
-    """Loads every source: ``{name: array}``."""
+def dataset_ids(d: DataSpec) -> set[str]:
+    """Every dataset id that ``d`` names (arrays, generators, validation)."""
+    args = [d.x, d.y, d.sample_weight]
+    if d.validation_data is not None:
+        args += [d.validation_data.x, d.validation_data.y, d.validation_data.sample_weight]
+    ids = set()
+    for arg in args:
+        for ref in _refs(arg):
+            if isinstance(ref, str):
+                ids.add(ref.partition("/")[0])
+            else:
+                ids.add(ref.dataset if isinstance(ref, ArrayRefObject) else ref["dataset"])
+    for gen in (d.generator, d.validation_generator):
+        if gen is not None:
+            ids.add(gen.dataset)
+    return ids
+
+
+def load(sources: Group) -> dict[str, np.ndarray]:
+    """Opens every source: ``{name: array}``."""
     return {name: src.load() for name, src in sources.items()}

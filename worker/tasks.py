@@ -13,14 +13,15 @@ from dataclasses import dataclass
 
 import redis
 
-from worker import data
+from worker import data, layout
 from worker.generators import training_sequences
 from worker.heartbeat import Heartbeat
 from worker.models import build_model, compile_kwargs, load_trained
 from worker.progress import JobReporter
 from worker.records import Records
 from worker.settings import Settings, get_settings
-from worker.spec import JobSpec, parse_spec
+from worker.spec import JobSpec, PredictJob
+from worker.status import JobStatus
 from worker.store import Store
 
 log = logging.getLogger("fitq.worker")
@@ -51,21 +52,7 @@ def _fit_data(spec: JobSpec, ctx: Context, tenant: str, model) -> dict:
     if d.generator is not None:
         train, validation = training_sequences(ctx.store, tenant, d.generator, d.validation_generator)
         return {"x": train, "validation_data": validation}
-    inputs, outputs = list(model.input_names), list(model.output_names)
-    args = {"x": data.load(data.by_name(ctx.store, tenant, d.x, inputs, "data.x")),
-            "y": data.load(data.by_name(ctx.store, tenant, d.y, outputs, "data.y"))}
-    if d.sample_weight is not None:
-        args["sample_weight"] = data.load(data.by_name(ctx.store, tenant, d.sample_weight, outputs,
-                                                       "data.sample_weight"))
-    if d.validation_data is not None:
-        v = d.validation_data
-        validation = [data.load(data.by_name(ctx.store, tenant, v.x, inputs, "data.validation_data.x")),
-                      data.load(data.by_name(ctx.store, tenant, v.y, outputs, "data.validation_data.y"))]
-        if v.sample_weight is not None:
-            validation.append(data.load(data.by_name(ctx.store, tenant, v.sample_weight, outputs,
-                                                     "data.validation_data.sample_weight")))
-        args["validation_data"] = tuple(validation)
-    return args
+    return data.resolve(ctx.store, tenant, d, list(model.input_names), list(model.output_names)).arguments()
 
 
 def _fit_options(spec: JobSpec) -> dict:
@@ -82,7 +69,7 @@ def _fit_options(spec: JobSpec) -> dict:
 def _train(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
     from engine import callbacks  # noqa: PLC0415 - the engine loads in the work horse, after the fork
 
-    spec = parse_spec(ctx.store.read_json(ctx.store.job_file(job_id, "spec.json")))
+    spec = ctx.store.read_spec(job_id, JobSpec)
     model = build_model(spec.model)
     model.use_backend(spec.backend)
     model.compile(**compile_kwargs(spec.compile))
@@ -108,36 +95,34 @@ def _train(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
     if reporter.superseded:
         return
     if reporter.canceled:
-        ctx.records.transition(job_id, ["running"], "canceled", expect_attempt=attempt, finished_at=now)
+        ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.CANCELED, expect_attempt=attempt,
+                               finished_at=now)
         return
-    ctx.store.save_weights(job_id, model.get_weights())
-    ctx.store.write_bytes(ctx.store.job_file(job_id, "model.json"), model.to_json().encode())
-    ctx.store.write_json(ctx.store.job_file(job_id, "history.json"),
-                         {"epoch": reporter.epochs_done, "history": reporter.history})
-    ctx.records.transition(job_id, ["running"], "succeeded", expect_attempt=attempt, finished_at=now,
+    ctx.store.save_trained(job_id, model.to_json(), model.get_weights(),
+                           {"epoch": reporter.epochs_done, "history": reporter.history})
+    ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.SUCCEEDED, expect_attempt=attempt, finished_at=now,
                            history=reporter.history, epoch=reporter.epochs_done)
 
 
 def _predict(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
-    request = ctx.store.read_json(ctx.store.job_file(job_id, "predict.json"))
-    parent = record["parent"]
-    parent_spec = parse_spec(ctx.store.read_json(ctx.store.job_file(parent, "spec.json")))
-    model = load_trained(ctx.store, parent, backend=parent_spec.backend)
-    x = data.load(data.by_name(ctx.store, record["tenant"], request["dataset"], list(model.input_names), "dataset"))
-    predictions = model.predict(x, batch_size=request["batch_size"], verbose=0)
+    request = ctx.store.read_spec(job_id, PredictJob)
+    parent_spec = ctx.store.read_spec(request.parent, JobSpec)
+    model = load_trained(ctx.store, request.parent, backend=parent_spec.backend)
+    x = data.load(data.by_name(ctx.store, record["tenant"], request.dataset, list(model.input_names), "dataset"))
+    predictions = model.predict(x, batch_size=request.batch_size, verbose=0)
     if len(model.output_names) == 1:
         predictions = [predictions]
     arrays = dict(zip(model.output_names, predictions))
-    ctx.store.write_npz(ctx.store.job_file(job_id, "predictions.npz"), arrays)
+    ctx.store.write_npz(ctx.store.job_file(job_id, layout.PREDICTIONS), arrays)
     outputs = {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()}
-    ctx.records.transition(job_id, ["running"], "succeeded", expect_attempt=attempt,
+    ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.SUCCEEDED, expect_attempt=attempt,
                            finished_at=time.time(), outputs=outputs)
 
 
 def _run(kind_runner, job_id: str, attempt: int) -> str:
     ctx = Context.from_env()
     ctx.records.beat(job_id, attempt, ctx.settings.heartbeat_ttl)
-    if not ctx.records.transition(job_id, ["queued"], "running", expect_attempt=attempt,
+    if not ctx.records.transition(job_id, [JobStatus.QUEUED], JobStatus.RUNNING, expect_attempt=attempt,
                                   started_at=time.time(), cancel_requested=False, progress=None):
         return "skipped"
     heartbeat = Heartbeat(ctx.records, job_id, attempt, ctx.settings.heartbeat_interval,
@@ -147,7 +132,7 @@ def _run(kind_runner, job_id: str, attempt: int) -> str:
     except Exception as exc:  # every failure is recorded on the job, with its type and message
         log.exception("job %s attempt %d failed", job_id, attempt)
         error = {"type": type(exc).__name__, "message": str(exc)}
-        ctx.records.transition(job_id, ["running"], "failed", expect_attempt=attempt,
+        ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.FAILED, expect_attempt=attempt,
                                finished_at=time.time(), error=error)
     finally:
         heartbeat.stop()

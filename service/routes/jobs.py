@@ -1,8 +1,7 @@
 """``/v1/jobs``: submit, list, get, History, Server-Sent Events, cancel, model, weights, predict, evaluate."""
 from __future__ import annotations
 
-import json
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -13,11 +12,12 @@ from service import serving
 from service.deps import ConnDep, RecordsDep, SettingsDep, StoreDep, TenantDep, job_of_tenant
 from service.schemas import History, Job, JobList
 from service.validation import check_job
-from worker import data, lifecycle
+from worker import data, layout, lifecycle
 from worker.errors import Conflict, InvalidInput
-from worker.records import STATUSES, TERMINAL, events_key
-from worker.spec import EvaluateRequest, JobSpec, PredictRequest
-from worker.store import new_id
+from worker.records import read_events_async
+from worker.spec import EvaluateRequest, JobSpec, PredictJob, PredictRequest
+from worker.status import JobKind, JobStatus
+from worker.store import dumps
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -26,17 +26,13 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 def submit(spec: JobSpec, tenant: TenantDep, store: StoreDep, records: RecordsDep, conn: ConnDep,
            settings: SettingsDep) -> dict:
     """Validates a training job against its datasets and queues it (202, status ``queued``)."""
-    check_job(spec, store, tenant, records)
-    job_id = new_id("job")
-    store.write_json(store.job_file(job_id, "spec.json"), spec.model_dump(mode="json"))
-    record = records.create(job_id, tenant, "train", spec.name)
-    lifecycle.enqueue_new(conn, settings, record)
-    return record
+    check_job(spec, store, tenant, records, settings)
+    return lifecycle.submit(records, conn, settings, tenant, JobKind.TRAIN, spec, spec.name)
 
 
 @router.get("", response_model=JobList)
 def list_jobs(records: RecordsDep, tenant: TenantDep,
-              status: Annotated[Literal[STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+              status: Annotated[JobStatus | None, Query()] = None,
               offset: Annotated[int, Query(ge=0)] = 0,
               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
     """The caller's jobs, newest first, optionally only those in ``status``."""
@@ -67,25 +63,21 @@ async def events(job_id: str, request: Request, records: RecordsDep, tenant: Ten
     await run_in_threadpool(job_of_tenant, records, job_id, tenant)
     aconn = request.app.state.aconn
     after = request.headers.get("last-event-id") or "0"
-    key = events_key(job_id)
 
     async def stream():
         nonlocal after
         while True:
-            reply = await aconn.xread({key: after}, block=1000, count=500)
-            if not reply:
+            batch = await read_events_async(aconn, job_id, after, block_ms=1000)
+            if not batch:
                 if await request.is_disconnected():
                     return
                 status = await run_in_threadpool(lambda: records.fields(job_id, "status")["status"])
                 if status is None:
                     return
                 continue
-            for entry_id, values in reply[0][1]:
-                after = entry_id.decode()
-                kind = values[b"type"].decode()
-                payload = values[b"data"].decode()
-                yield {"id": after, "event": kind, "data": payload}
-                if kind == "status" and json.loads(payload)["status"] in TERMINAL:
+            for after, kind, payload in batch:
+                yield {"id": after, "event": kind, "data": dumps(payload)}
+                if kind == "status" and JobStatus(payload["status"]).terminal:
                     return
 
     return EventSourceResponse(stream(), ping=15)
@@ -102,20 +94,18 @@ def cancel(job_id: str, records: RecordsDep, conn: ConnDep, tenant: TenantDep) -
 def model_json(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep) -> JSONResponse:
     """The model's Keras JSON (as trained, or as submitted while the job has not finished)."""
     job_of_tenant(records, job_id, tenant)
-    trained = store.job_file(job_id, "model.json")
-    if trained.is_file():
-        return JSONResponse(store.read_json(trained))
-    spec_path = store.job_file(job_id, "spec.json")
-    if not spec_path.is_file():
+    if store.has(job_id, layout.MODEL):
+        return JSONResponse(store.read_json(store.job_file(job_id, layout.MODEL)))
+    if not store.has(job_id, layout.SPEC):
         raise Conflict(f"job {job_id!r} has no model", field="id")
-    return JSONResponse(store.read_json(spec_path)["model"])
+    return JSONResponse(store.read_spec(job_id, JobSpec).model)
 
 
 @router.get("/{job_id}/weights", response_class=FileResponse)
 def weights(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep) -> FileResponse:
     """The trained weights as ``.npz`` (``w0000``, ``w0001``, ... in Keras's ``get_weights`` order)."""
     job_of_tenant(records, job_id, tenant)
-    path = store.job_file(job_id, "weights.npz")
+    path = store.job_file(job_id, layout.WEIGHTS)
     if not path.is_file():
         raise Conflict(f"job {job_id!r} has no trained weights yet", field="id")
     return FileResponse(path, media_type="application/octet-stream", filename=f"{job_id}-weights.npz")
@@ -125,15 +115,15 @@ def weights(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep
 def predictions(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep) -> FileResponse:
     """A predict job's results as ``.npz`` keyed by output name."""
     record = job_of_tenant(records, job_id, tenant)
-    path = store.job_file(job_id, "predictions.npz")
-    if record["kind"] != "predict" or not path.is_file():
+    path = store.job_file(job_id, layout.PREDICTIONS)
+    if record["kind"] != JobKind.PREDICT or not path.is_file():
         raise Conflict(f"job {job_id!r} has no predictions", field="id")
     return FileResponse(path, media_type="application/octet-stream", filename=f"{job_id}-predictions.npz")
 
 
 def _trained(request: Request, records, job_id: str, tenant: str):
     record = job_of_tenant(records, job_id, tenant)
-    if record["kind"] != "train" or record["status"] != "succeeded":
+    if record["kind"] != JobKind.TRAIN or record["status"] != JobStatus.SUCCEEDED:
         raise Conflict(f"job {job_id!r} is {record['status']}: only a succeeded training job predicts", field="id")
     return request.app.state.models.get(job_id)
 
@@ -146,11 +136,9 @@ def predict(job_id: str, body: PredictRequest, request: Request, records: Record
     model, lock = _trained(request, records, job_id, tenant)
     if body.dataset is not None:
         data.by_name(store, tenant, body.dataset, list(model.input_names), "dataset")
-        pred_id = new_id("job")
-        payload = body.model_dump(mode="json", include={"dataset", "batch_size"})
-        store.write_json(store.job_file(pred_id, "predict.json"), payload)
-        record = records.create(pred_id, tenant, "predict", f"predict {job_id}", {"parent": job_id})
-        lifecycle.enqueue_new(conn, settings, record)
+        job = PredictJob(parent=job_id, dataset=body.dataset, batch_size=body.batch_size)
+        record = lifecycle.submit(records, conn, settings, tenant, JobKind.PREDICT, job, f"predict {job_id}",
+                                  {"parent": job_id})
         return JSONResponse(Job.model_validate(record).model_dump(mode="json"), status_code=202)
     if body.instances is not None:
         if len(body.instances) > settings.max_predict_rows:

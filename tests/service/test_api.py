@@ -9,8 +9,11 @@ from rq.serializers import JSONSerializer
 
 from service.cli import is_loopback, main
 from service.client import Client
-from worker import lifecycle, queues
+from tests.service.helpers import dense_spec
+from worker import layout, lifecycle, queues
 from worker.records import Records
+from worker.spec import JobSpec
+from worker.status import JobKind
 from worker.store import Store, new_id
 
 
@@ -94,9 +97,8 @@ def test_serve_refuses_public_host_without_tokens(monkeypatch, capsys):
 
 def test_cancel_queued_job_removes_it_from_rq(settings, redis_conn):
     records = Records(redis_conn, Store(settings.data_dir))
-    job_id = new_id("job")
-    record = records.create(job_id, "public", "train", None)
-    lifecycle.enqueue_new(redis_conn, settings, record)
+    job_id = lifecycle.submit(records, redis_conn, settings, "public", JobKind.TRAIN,
+                              JobSpec.model_validate(dense_spec("ds_0000000000000000")), None)["id"]
     queue = Queue(queues.TRAIN_QUEUE, connection=redis_conn, serializer=JSONSerializer)
     assert queue.job_ids == [queues.rq_job_id(job_id, 1)]
     rq_job = queue.fetch_job(queues.rq_job_id(job_id, 1))
@@ -118,7 +120,7 @@ def test_abandoned_running_job_is_requeued_with_next_attempt(settings, redis_con
     assert records.transition(job_id, ["queued"], "running", expect_attempt=1)
     records.beat(job_id, 1, ttl=30)
     assert lifecycle.requeue_abandoned(records, redis_conn, settings) == []
-    redis_conn.delete(f"fitq:job:{job_id}:alive")
+    redis_conn.delete(layout.alive_key(job_id))
     assert lifecycle.requeue_abandoned(records, redis_conn, settings) == [job_id]
     assert records.fields(job_id, "status", "attempt") == {"status": "queued", "attempt": 2}
     queue = Queue(queues.TRAIN_QUEUE, connection=redis_conn, serializer=JSONSerializer)

@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from service.client import FitqError
+from service.client import ApiError
 from tests.service.helpers import npz_bytes
 
 
@@ -66,7 +66,7 @@ def test_image_folder_zip_and_tar(api):
 def test_delete_dataset(api):
     ds = api.upload_arrays({"x": np.zeros((2, 2))})
     api.delete_dataset(ds["id"])
-    with pytest.raises(FitqError) as err:
+    with pytest.raises(ApiError) as err:
         api.delete_dataset(ds["id"])
     assert err.value.status == 404
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.client import FitqError
+from service.client import ApiError
 from tests.service.helpers import dense_spec, regression_arrays, wait_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "keras" / "service"
@@ -106,7 +106,7 @@ def test_cancel_queued_and_running_jobs(api, workers, data_dir):
     assert len(done["epoch"]) < 500
     assert (data_dir / "jobs" / running["id"] / "checkpoint.json").is_file()
     assert api.job(queued["id"])["status"] == "canceled" and api.job(queued["id"])["started_at"] is None
-    with pytest.raises(FitqError) as err:
+    with pytest.raises(ApiError) as err:
         api.cancel(running["id"])
     assert err.value.status == 409
 
