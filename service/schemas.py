@@ -9,6 +9,8 @@ from pydantic import BaseModel
 class ArrayInfo(BaseModel):
     shape: list[int]
     dtype: str
+    finite: bool | None = None
+    """Whether every value is a finite number (None for datasets described before fitq recorded it)."""
 
 
 class Dataset(BaseModel):

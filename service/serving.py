@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.structure import StructureError, by_name, sample_shape_fits
 
-from worker.errors import InvalidInput
+from worker.errors import Conflict, InvalidInput
 
 
 def _array(value: Any, dtype: str, field: str) -> np.ndarray:
@@ -23,7 +23,18 @@ def _array(value: Any, dtype: str, field: str) -> np.ndarray:
         raise InvalidInput(f"not a numeric array of consistent shape: {exc}", field=field) from exc
     if arr.ndim == 0:
         raise InvalidInput("expected an array, got a single number", field=field)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise InvalidInput("the values include NaN or Infinity", field=field)
     return arr
+
+
+def require_finite(values: Any, what: str) -> None:
+    """409 when the model's ``what`` (outputs, loss or metrics) hold NaN or Inf, which JSON cannot carry:
+    the weights of a model that gives them have usually diverged."""
+    arrays = values.values() if isinstance(values, dict) else values if isinstance(values, (list, tuple)) else [values]
+    if not all(np.isfinite(np.asarray(a, dtype=np.float64)).all() for a in arrays):
+        raise Conflict(f"the model's {what} include NaN or Infinity (diverged weights?), which JSON cannot carry",
+                       field="id")
 
 
 def _by_name(value: Any, names: list[str], field: str, allow_missing: bool = False) -> dict[str, Any]:

@@ -151,6 +151,11 @@ def _check_arrays(model, store: Store, tenant: str, spec: JobSpec) -> None:
     _check_inputs(model, fit_data.x)
     _check_targets(model, fit_data.y, spec.compile.loss)
     _check_counts([g for g in (fit_data.x, fit_data.y, fit_data.sample_weight) if g is not None])
+    if not spec.data.allow_nonfinite:
+        for src in fit_data.sources():
+            if src.finite is False:
+                raise InvalidInput(f"{src.dataset}/{src.array} holds NaN or Inf values: clean it, or set "
+                                   "data.allow_nonfinite to train on it anyway", field=src.field)
     if fit_data.validation is not None:
         vx, vy, vsw = fit_data.validation
         _check_inputs(model, vx)
@@ -198,8 +203,25 @@ def _check_initial_weights(model, store: Store, tenant: str, records, spec: JobS
                            field="initial_weights")
 
 
+def _check_limits(spec: JobSpec, settings: Settings) -> None:
+    """422 naming the field when the spec asks for more than this server's limits."""
+    f = spec.fit
+    asked = [("fit.epochs", f.epochs, settings.max_epochs, "FITQ_MAX_EPOCHS"),
+             ("fit.batch_size", f.batch_size, settings.max_batch_size, "FITQ_MAX_BATCH_SIZE"),
+             ("fit.steps_per_epoch", f.steps_per_epoch, settings.max_steps, "FITQ_MAX_STEPS"),
+             ("fit.validation_steps", f.validation_steps, settings.max_steps, "FITQ_MAX_STEPS")]
+    for name, gen in (("data.generator", spec.data.generator), ("data.validation_generator",
+                                                                  spec.data.validation_generator)):
+        if gen is not None:
+            asked.append((f"{name}.batch_size", gen.batch_size, settings.max_batch_size, "FITQ_MAX_BATCH_SIZE"))
+    for field, value, limit, setting in asked:
+        if value is not None and value > limit:
+            raise InvalidInput(f"{value} is more than this server's limit of {limit} ({setting})", field=field)
+
+
 def check_job(spec: JobSpec, store: Store, tenant: str, records, settings: Settings) -> None:
     """Raises :class:`InvalidInput` naming the field when ``spec`` cannot train on the named data."""
+    _check_limits(spec, settings)
     check_declared_layers(spec.model, settings.max_layers)
     model = build_model(spec.model, shapes_only=True)
     _build_if_needed(model, store, tenant, spec)

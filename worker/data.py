@@ -31,6 +31,7 @@ class ArraySource:
     shape: tuple[int, ...]
     dtype: np.dtype
     field: str
+    finite: bool | None = None
 
     def load(self) -> np.ndarray:
         """The array (a read-only memory map unless ``columns`` picks a copy)."""
@@ -78,7 +79,8 @@ def source(store: Store, tenant: str, ref: Any, field: str) -> ArraySource:
             picked.append(index)
         shape = (shape[0], len(picked))
         picked = tuple(picked)
-    return ArraySource(store, dataset, array, picked, shape, np.dtype(described["dtype"]), field)
+    return ArraySource(store, dataset, array, picked, shape, np.dtype(described["dtype"]), field,
+                       described.get("finite"))
 
 
 def by_name(store: Store, tenant: str, arg: Any, names: list[str], field: str) -> dict[str, ArraySource]:
@@ -114,6 +116,11 @@ class FitData:
     y: Group | None
     sample_weight: Group | None = None
     validation: tuple[Group, Group, Group | None] | None = None
+
+    def sources(self) -> list[ArraySource]:
+        """Every array the data names."""
+        groups = [self.x, self.y, self.sample_weight, *(self.validation or ())]
+        return [src for group in groups if group for src in group.values()]
 
     def arguments(self) -> dict[str, Any]:
         """``x``, ``y``, ``sample_weight`` and ``validation_data`` for ``model.fit``, arrays opened."""

@@ -50,3 +50,10 @@ class Unauthorized(FitqError):
 
     status = 401
     type = "unauthorized"
+
+
+class TooManyRequests(FitqError):
+    """The caller is over a rate or concurrency limit (429)."""
+
+    status = 429
+    type = "too_many_requests"

@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from engine import random as engine_random
 
 from worker import layout
 from worker.errors import InvalidInput
@@ -48,7 +49,7 @@ class _Shuffled:
         self.indices = indices
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.rng = np.random.default_rng(seed)
+        self.rng = engine_random.generator(seed)  # tracked, so a checkpoint carries its state
         self.order = indices.copy()
         self.on_epoch_end()
 

@@ -59,13 +59,24 @@ def npy_header(f) -> tuple[tuple[int, ...], np.dtype, int]:
 
 
 def check_npy(path: Path, name: str) -> dict:
-    """The ``{"shape", "dtype"}`` of a ``.npy`` file after checking its size matches its header."""
+    """The ``{"shape", "dtype", "finite"}`` of a ``.npy`` file after checking its size matches its header;
+    ``finite`` says whether every value is a finite number (False when NaN or Inf is present)."""
     with open(path, "rb") as f:
         shape, dtype, offset = npy_header(f)
     expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if path.stat().st_size != expected:
         raise InvalidInput(f"array {name!r}: file size does not match its header", field="file")
-    return {"shape": list(shape), "dtype": dtype.name}
+    return {"shape": list(shape), "dtype": dtype.name, "finite": all_finite(path)}
+
+
+def all_finite(path: Path, chunk_bytes: int = 1 << 24) -> bool:
+    """Whether a ``.npy`` array holds no NaN or Inf, read a chunk at a time (integers always do)."""
+    arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    if arr.dtype.kind not in "fc" or arr.size == 0:
+        return True
+    flat = arr.reshape(-1)
+    step = max(1, chunk_bytes // arr.dtype.itemsize)
+    return all(np.isfinite(flat[i:i + step]).all() for i in range(0, flat.size, step))
 
 
 def _array_name(stem: str) -> str:
@@ -161,7 +172,7 @@ def _ingest_csv(upload: Path, arrays_dir: Path) -> tuple[dict, list[str] | None]
             i += 1
     out.flush()
     del out
-    return {"data": {"shape": [rows, width], "dtype": "float32"}}, header
+    return {"data": {"shape": [rows, width], "dtype": "float32", "finite": all_finite(target)}}, header
 
 
 def _image_member_path(name: str) -> PurePosixPath | None:

@@ -10,23 +10,51 @@ import time
 import redis
 
 from worker import queues
-from worker.errors import Conflict
+from worker.errors import Conflict, TooManyRequests
 from worker.records import Records
 from worker.store import new_id
 from worker.settings import Settings
-from worker.status import TERMINAL, JobKind, JobStatus
+from worker.spec import DataSpec, JobSpec, PredictJob
+from worker.status import ACTIVE, TERMINAL, JobKind, JobStatus
 
 log = logging.getLogger("fitq.lifecycle")
 
 
 def submit(records: Records, conn: redis.Redis, settings: Settings, tenant: str, kind: JobKind, spec,
            name: str | None, extra: dict | None = None) -> dict:
-    """Stores a validated spec under a new job id, creates its ``queued`` record and enqueues attempt 1."""
+    """Stores a validated spec under a new job id, creates its ``queued`` record and enqueues attempt 1;
+    429 when the tenant already has ``max_active_jobs`` queued or running."""
+    active = active_jobs(records, tenant)
+    if len(active) >= settings.max_active_jobs:
+        raise TooManyRequests(f"{len(active)} jobs are already queued or running, this server's limit per "
+                              f"caller (FITQ_MAX_ACTIVE_JOBS); wait for one to end or cancel one")
     job_id = new_id("job")
     records.store.write_spec(job_id, spec)
     record = records.create(job_id, tenant, kind, name, extra)
     queues.enqueue(conn, settings, kind, job_id, record["attempt"])
     return record
+
+
+def active_jobs(records: Records, tenant: str) -> list[str]:
+    """The tenant's queued or running jobs (a running job whose worker died is requeued: still active)."""
+    ids = records.ids(tenant)
+    return [i for i, status in zip(ids, records.statuses(ids)) if status in ACTIVE]
+
+
+def jobs_using_dataset(records: Records, tenant: str, dataset_id: str) -> list[str]:
+    """The tenant's active jobs that will read ``dataset_id`` (training data, or a predict job's input)."""
+    from worker.data import dataset_ids  # noqa: PLC0415 - data imports the engine, which only this check needs
+
+    using = []
+    for job_id in active_jobs(records, tenant):
+        kind = records.fields(job_id, "kind")["kind"]
+        if kind == JobKind.TRAIN:
+            ids = dataset_ids(records.store.read_spec(job_id, JobSpec).data)
+        else:
+            ids = dataset_ids(DataSpec(x=records.store.read_spec(job_id, PredictJob).dataset, y=None))
+        if dataset_id in ids:
+            using.append(job_id)
+    return using
 
 
 def cancel(records: Records, conn: redis.Redis, job_id: str) -> dict:

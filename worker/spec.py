@@ -74,6 +74,8 @@ class DataSpec(Strict):
     validation_data: ValidationData | None = None
     generator: GeneratorSpec | None = None
     validation_generator: GeneratorSpec | None = None
+    allow_nonfinite: bool = Field(default=False, description="Train on arrays that hold NaN or Inf "
+                                  "(refused by default: such a job's loss is NaN from its first batch).")
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataSpec":
@@ -153,6 +155,9 @@ class JobSpec(Strict):
     fit: FitSpec = Field(default_factory=FitSpec)
     initial_weights: str | None = None
     backend: Literal["numpy", "cupy"] = "numpy"
+    seed: int | None = Field(default=None, ge=0, lt=2**32,
+                             description="Seeds the job's random generators (keras.utils.set_random_seed): "
+                                         "the same spec and data then train to the same weights.")
 
     @field_validator("model")
     @classmethod

@@ -200,32 +200,35 @@ class Store:
         """Ids of every job with a record snapshot, sorted."""
         return sorted(p.parent.name for p in (self.root / layout.JOBS).glob(f"*/{layout.RECORD}"))
 
-    def save_checkpoint(self, job_id: str, epoch: int, weights: list[np.ndarray], optimizer: list[np.ndarray],
-                        state: dict) -> None:
-        """Saves the model's weights and the optimizer's variables after ``epoch`` (0-based) and ``state``
-        (History so far, RNG state, ...), then prunes older checkpoints."""
+    def save_checkpoint(self, job_id: str, epoch: int, arrays: dict[str, list[np.ndarray]], state: dict) -> None:
+        """Saves groups of arrays after ``epoch`` (0-based) — ``{"weights": [...], "optimizer": [...], ...}`` —
+        and ``state`` (History so far, RNG state, ...), then prunes older checkpoints."""
         ckpt_dir = self.job_dir(job_id) / layout.CHECKPOINTS
         name = layout.checkpoint_name(epoch)
-        arrays = {f"w{i:04d}": w for i, w in enumerate(weights)}
-        arrays.update({f"o{i:04d}": v for i, v in enumerate(optimizer)})
-        self.write_npz(ckpt_dir / name, arrays)
+        self.write_npz(ckpt_dir / name, {f"{group}.{i:05d}": a for group, items in arrays.items()
+                                         for i, a in enumerate(items)})
         self.write_json(self.job_file(job_id, layout.CHECKPOINT), {**state, "epoch": epoch, "weights": name})
         for old in sorted(ckpt_dir.glob("epoch-*.npz"))[:-CHECKPOINTS_KEPT]:
             old.unlink(missing_ok=True)
 
-    def load_checkpoint(self, job_id: str) -> tuple[dict, list[np.ndarray], list[np.ndarray]] | None:
-        """``(state, weights, optimizer variables)`` of the job's last checkpoint, or None when it has none."""
+    def load_checkpoint(self, job_id: str) -> tuple[dict, dict[str, list[np.ndarray]]] | None:
+        """``(state, arrays by group)`` of the job's last checkpoint, or None when it has none."""
         path = self.job_file(job_id, layout.CHECKPOINT)
         if not path.is_file():
             return None
         state = self.read_json(path)
-        arrays = self.read_npz(self.job_dir(job_id) / layout.CHECKPOINTS / state["weights"])
-        keys = sorted(arrays)
-        return (state, [arrays[k] for k in keys if k.startswith("w")], [arrays[k] for k in keys if k.startswith("o")])
+        groups: dict[str, list[np.ndarray]] = {}
+        for key, value in sorted(self.read_npz(self.job_dir(job_id) / layout.CHECKPOINTS / state["weights"]).items()):
+            groups.setdefault(key.rpartition(".")[0], []).append(value)
+        return state, groups
+
+    def save_weights(self, job_id: str, weights: list[np.ndarray]) -> None:
+        """Saves a job's weights as ``weights.npz`` (``w0000``, ``w0001``, ... in Keras's order)."""
+        self.write_npz(self.job_file(job_id, layout.WEIGHTS), {f"w{i:04d}": w for i, w in enumerate(weights)})
 
     def save_trained(self, job_id: str, model_json: str, weights: list[np.ndarray], history: dict) -> None:
         """Saves a finished job's model JSON, its final weights (``w0000``, ... in Keras's order) and History."""
-        self.write_npz(self.job_file(job_id, layout.WEIGHTS), {f"w{i:04d}": w for i, w in enumerate(weights)})
+        self.save_weights(job_id, weights)
         self.write_bytes(self.job_file(job_id, layout.MODEL), model_json.encode())
         self.write_json(self.job_file(job_id, layout.HISTORY), history)
 

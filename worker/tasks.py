@@ -8,6 +8,7 @@ and resumes from its last epoch checkpoint.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from worker.progress import JobReporter
 from worker.records import Records
 from worker.settings import Settings, get_settings
 from worker.spec import JobSpec, PredictJob
-from worker.status import JobStatus
+from worker.status import JobKind, JobStatus
 from worker.store import Store
 
 log = logging.getLogger("fitq.worker")
@@ -68,29 +69,32 @@ def _fit_options(spec: JobSpec) -> dict:
 
 def _train(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
     from engine import callbacks  # noqa: PLC0415 - the engine loads in the work horse, after the fork
+    from engine import random as engine_random  # noqa: PLC0415
 
     spec = ctx.store.read_spec(job_id, JobSpec)
-    model = build_model(spec.model)
-    model.use_backend(spec.backend)
-    model.compile(**compile_kwargs(spec.compile))
-    options = _fit_options(spec)
     checkpoint = ctx.store.load_checkpoint(job_id)
-    history, epochs_done = {}, []
-    if checkpoint is not None:
-        state, weights, optimizer = checkpoint
-        model.set_weights(weights)
-        model.optimizer.build(model.trainable_weights)
-        model.optimizer.load_own_variables({str(i): v for i, v in enumerate(optimizer)})
-        history, epochs_done = state["history"], state["epochs"]
-        options["initial_epoch"] = state["epoch"] + 1
-        log.info("job %s attempt %d resumes after epoch %d", job_id, attempt, state["epoch"] + 1)
-    elif spec.initial_weights:
-        model.set_weights(ctx.store.load_weights(spec.initial_weights, field="initial_weights"))
-    reporter = JobReporter(ctx.records, ctx.store, job_id, attempt, ctx.settings.progress_interval,
-                           history, epochs_done)
-    cbs = [callbacks.get(cb.model_dump()) for cb in spec.fit.callbacks] + [reporter]
-    if options["initial_epoch"] < options["epochs"]:
-        model.fit(**_fit_data(spec, ctx, record["tenant"], model), callbacks=cbs, **options)
+    # Each job seeds its own generators (none inherited through fork); a resumed attempt reuses the seed.
+    seed = checkpoint[0]["seed"] if checkpoint else spec.seed if spec.seed is not None else secrets.randbelow(2**31)
+    engine_random.set_random_seed(seed)
+    with engine_random.tracking() as generators:
+        model = build_model(spec.model)
+        model.use_backend(spec.backend)
+        model.compile(**compile_kwargs(spec.compile))
+        options = _fit_options(spec)
+        if checkpoint is not None:
+            state, arrays = checkpoint
+            model.set_weights(arrays["weights"])
+            model.optimizer.build(model.trainable_weights)
+            model.optimizer.load_own_variables({str(i): v for i, v in enumerate(arrays.get("optimizer", []))})
+            options["initial_epoch"] = state["epoch"] + 1
+            log.info("job %s attempt %d resumes after epoch %d", job_id, attempt, state["epoch"] + 1)
+        elif spec.initial_weights:
+            model.set_weights(ctx.store.load_weights(spec.initial_weights, field="initial_weights"))
+        peers = [callbacks.get(cb.model_dump()) for cb in spec.fit.callbacks]
+        reporter = JobReporter(ctx.records, ctx.store, job_id, attempt, ctx.settings.progress_interval, seed,
+                               generators, peers, checkpoint)
+        if options["initial_epoch"] < options["epochs"]:
+            model.fit(**_fit_data(spec, ctx, record["tenant"], model), callbacks=peers + [reporter], **options)
     now = time.time()
     if reporter.superseded:
         return
@@ -98,9 +102,28 @@ def _train(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
         ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.CANCELED, expect_attempt=attempt,
                                finished_at=now)
         return
+    if reporter.diverged is not None:
+        _fail_diverged(ctx, job_id, attempt, reporter)
+        return
     ctx.store.save_trained(job_id, model.to_json(), model.get_weights(),
                            {"epoch": reporter.epochs_done, "history": reporter.history})
     ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.SUCCEEDED, expect_attempt=attempt, finished_at=now,
+                           history=reporter.history, epoch=reporter.epochs_done)
+
+
+def _fail_diverged(ctx: Context, job_id: str, attempt: int, reporter: JobReporter) -> None:
+    """Ends a job whose loss stopped being finite: ``failed``, naming the epoch and batch; the weights of
+    its last finite checkpoint (if any) become its downloadable weights."""
+    d = reporter.diverged
+    message = f"the loss became {d['loss']} at epoch {d['epoch'] + 1}, batch {d['batch'] + 1}"
+    checkpoint = ctx.store.load_checkpoint(job_id)
+    if checkpoint is not None:
+        ctx.store.save_weights(job_id, checkpoint[1]["weights"])
+        message += f"; the weights after epoch {checkpoint[0]['epoch'] + 1} (the last finite checkpoint) are kept"
+    else:
+        message += "; no epoch finished, so there are no weights to keep"
+    ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.FAILED, expect_attempt=attempt,
+                           finished_at=time.time(), error={"type": "NonFiniteLoss", "message": message},
                            history=reporter.history, epoch=reporter.epochs_done)
 
 
@@ -119,8 +142,11 @@ def _predict(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
                            finished_at=time.time(), outputs=outputs)
 
 
-def _run(kind_runner, job_id: str, attempt: int) -> str:
-    ctx = Context.from_env()
+def run(ctx: Context, kind: JobKind, job_id: str, attempt: int) -> str:
+    """Runs attempt ``attempt`` of ``job_id`` in this process; returns the job's status after it.
+
+    Nothing happens unless the job is queued at that attempt (a cancel or a newer attempt won).
+    """
     ctx.records.beat(job_id, attempt, ctx.settings.heartbeat_ttl)
     if not ctx.records.transition(job_id, [JobStatus.QUEUED], JobStatus.RUNNING, expect_attempt=attempt,
                                   started_at=time.time(), cancel_requested=False, progress=None):
@@ -128,7 +154,7 @@ def _run(kind_runner, job_id: str, attempt: int) -> str:
     heartbeat = Heartbeat(ctx.records, job_id, attempt, ctx.settings.heartbeat_interval,
                           ctx.settings.heartbeat_ttl).start()
     try:
-        kind_runner(ctx, job_id, attempt, ctx.records.get(job_id))
+        _RUNNERS[JobKind(kind)](ctx, job_id, attempt, ctx.records.get(job_id))
     except Exception as exc:  # every failure is recorded on the job, with its type and message
         log.exception("job %s attempt %d failed", job_id, attempt)
         error = {"type": type(exc).__name__, "message": str(exc)}
@@ -139,11 +165,14 @@ def _run(kind_runner, job_id: str, attempt: int) -> str:
     return ctx.records.fields(job_id, "status")["status"]
 
 
+_RUNNERS = {JobKind.TRAIN: _train, JobKind.PREDICT: _predict}
+
+
 def run_training(job_id: str, attempt: int) -> str:
     """RQ entry: trains attempt ``attempt`` of job ``job_id``; returns the job's status after it."""
-    return _run(_train, job_id, attempt)
+    return run(Context.from_env(), JobKind.TRAIN, job_id, attempt)
 
 
 def run_prediction(job_id: str, attempt: int) -> str:
     """RQ entry: predicts a dataset with a finished job's model; returns the job's status after it."""
-    return _run(_predict, job_id, attempt)
+    return run(Context.from_env(), JobKind.PREDICT, job_id, attempt)

@@ -60,6 +60,15 @@ class Callback:
     def on_train_begin(self, logs=None):
         """At the start of fit."""
 
+    def get_state(self) -> dict:
+        """What this callback has counted so far (JSON values, or lists of arrays under ``arrays``),
+        for a checkpoint; a training resumed with :meth:`set_state` after ``on_train_begin`` goes on
+        exactly as an uninterrupted one would. Stateless callbacks return ``{}``."""
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        """Restores :meth:`get_state`'s ``state``."""
+
     def on_train_end(self, logs=None):
         """At the end of fit; ``logs`` has the last epoch's logs."""
 

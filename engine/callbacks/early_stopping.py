@@ -43,6 +43,18 @@ class EarlyStopping(MonitorCallback):
         self.best_weights = None
         self.best_epoch = 0
 
+    def get_state(self) -> dict:
+        state = {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best": self.best,
+                 "best_epoch": self.best_epoch}
+        if self.best_weights is not None:
+            state["arrays"] = list(self.best_weights)
+        return state
+
+    def set_state(self, state: dict) -> None:
+        self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.best_weights = list(state["arrays"]) if state.get("arrays") else None
+
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor_op is None:
             self._set_monitor_op()

@@ -55,6 +55,14 @@ class ReduceLROnPlateau(MonitorCallback):
     def on_train_begin(self, logs=None):
         self._reset()
 
+    def get_state(self) -> dict:
+        return {"wait": self.wait, "best": self.best, "cooldown_counter": self.cooldown_counter,
+                "learning_rate": _float32(self.model.optimizer.learning_rate)}
+
+    def set_state(self, state: dict) -> None:
+        self.wait, self.best, self.cooldown_counter = state["wait"], state["best"], state["cooldown_counter"]
+        self.model.optimizer.learning_rate = state["learning_rate"]
+
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import SettingsDep, StoreDep, TenantDep
+from service.deps import RecordsDep, SettingsDep, StoreDep, TenantDep
 from service.schemas import Dataset, DatasetList
 from service.upload import receive_file
+from worker import lifecycle
+from worker.errors import Conflict
 from worker.ingest import ingest
 from worker.store import new_id
 
@@ -36,8 +38,13 @@ def describe(dataset_id: str, store: StoreDep, tenant: TenantDep) -> dict:
 
 
 @router.delete("/{dataset_id}", status_code=204)
-def delete(dataset_id: str, store: StoreDep, tenant: TenantDep) -> Response:
-    """Deletes a dataset (jobs that already trained on it keep their artifacts)."""
+def delete(dataset_id: str, store: StoreDep, records: RecordsDep, tenant: TenantDep) -> Response:
+    """Deletes a dataset (jobs that already trained on it keep their artifacts); 409 naming the jobs
+    while a queued or running job (one that may still resume) will read it."""
     store.dataset_meta(dataset_id, tenant, field="id")
+    using = lifecycle.jobs_using_dataset(records, tenant, dataset_id)
+    if using:
+        raise Conflict(f"dataset {dataset_id!r} is used by queued or running jobs: {', '.join(using)}; "
+                       "delete it once they end (or cancel them)", field="id")
     store.delete_dataset(dataset_id, tenant)
     return Response(status_code=204)

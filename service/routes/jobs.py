@@ -150,6 +150,7 @@ def predict(job_id: str, body: PredictRequest, request: Request, records: Record
             raise InvalidInput(f"more than {settings.max_predict_rows} rows: use 'dataset'", field="inputs")
     with lock:
         out = model.predict(x, batch_size=body.batch_size, verbose=0)
+    serving.require_finite(out, "outputs")
     if body.instances is not None:
         return {"predictions": serving.predictions_as_rows(model, out)}
     return {"outputs": serving.predictions_as_columns(model, out)}
@@ -182,5 +183,6 @@ def evaluate(job_id: str, body: EvaluateRequest, request: Request, records: Reco
             result = model.evaluate(x, y, sample_weight=sw, batch_size=body.batch_size, verbose=0, return_dict=True)
         except ValueError as exc:
             raise InvalidInput(str(exc), field="y") from exc
+    serving.require_finite(result, "loss and metrics")
     return {k: float(v) for k, v in result.items()}
 

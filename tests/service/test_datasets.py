@@ -27,7 +27,8 @@ def png_bytes(value: int, size=(6, 5)) -> bytes:
 def test_npz_upload_describes_arrays_and_lists_them(api, data_dir):
     x = np.arange(24, dtype="float32").reshape(6, 4)
     ds = api.upload_arrays({"x": x, "labels": np.arange(6, dtype="int64")})
-    assert ds["arrays"] == {"x": {"shape": [6, 4], "dtype": "float32"}, "labels": {"shape": [6], "dtype": "int64"}}
+    assert ds["arrays"] == {"x": {"shape": [6, 4], "dtype": "float32", "finite": True},
+                           "labels": {"shape": [6], "dtype": "int64", "finite": True}}
     assert [d["id"] for d in api.datasets()] == [ds["id"]]
     assert api.http.get(f"/v1/datasets/{ds['id']}").json()["arrays"]["x"]["shape"] == [6, 4]
     stored = np.load(data_dir / "datasets" / ds["id"] / "arrays" / "x.npy", mmap_mode="r")
@@ -38,10 +39,10 @@ def test_npy_and_csv_uploads(api, tmp_path):
     buf = io.BytesIO()
     np.save(buf, np.ones((3, 2), dtype="float64"))
     ds = post_file(api, "features.npy", buf.getvalue()).json()
-    assert ds["arrays"] == {"features": {"shape": [3, 2], "dtype": "float64"}}
+    assert ds["arrays"] == {"features": {"shape": [3, 2], "dtype": "float64", "finite": True}}
     csv = b"a,b,label\n1,2,0\n3,4.5,1\n\n5,6,0\n"
     ds = post_file(api, "table.csv", csv).json()
-    assert ds["arrays"]["data"] == {"shape": [3, 3], "dtype": "float32"}
+    assert ds["arrays"]["data"] == {"shape": [3, 3], "dtype": "float32", "finite": True}
     assert ds["columns"] == ["a", "b", "label"]
 
 

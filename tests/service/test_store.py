@@ -37,10 +37,11 @@ def test_checkpoints_keep_the_last_two_and_load_the_latest(tmp_path):
     store = Store(tmp_path)
     job = new_id("job")
     for epoch in range(4):
-        store.save_checkpoint(job, epoch, [np.full((2, 2), epoch, "float32"), np.zeros(3, "float32")],
-                              [np.asarray(epoch * 10, "int64")],
+        store.save_checkpoint(job, epoch, {"weights": [np.full((2, 2), epoch, "float32"), np.zeros(3, "float32")],
+                                           "optimizer": [np.asarray(epoch * 10, "int64")]},
                               {"history": {"loss": list(range(epoch + 1))}, "epochs": list(range(epoch + 1))})
-    state, weights, optimizer = store.load_checkpoint(job)
+    state, arrays = store.load_checkpoint(job)
+    weights, optimizer = arrays["weights"], arrays["optimizer"]
     assert state["epoch"] == 3 and state["epochs"] == [0, 1, 2, 3]
     np.testing.assert_array_equal(weights[0], np.full((2, 2), 3))
     assert len(weights) == 2 and optimizer == [30]
