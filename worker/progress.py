@@ -17,7 +17,7 @@ import redis
 from engine import callbacks
 from engine import random as engine_random
 
-from worker.records import Records
+from worker.records import Records, when_redis_answers
 from worker.store import Store
 
 log = logging.getLogger("fitq.worker")
@@ -117,6 +117,7 @@ class JobReporter(callbacks.Callback):
             peer_states.append(state)
         self.store.save_checkpoint(self.job_id, epoch, arrays, {
             "history": self.history, "epochs": self.epochs_done, "attempt": self.attempt, "seed": self.seed,
-            "random": engine_random.get_state(self.generators), "callbacks": peer_states})
-        self.records.event(self.job_id, "epoch", {"epoch": epoch, "logs": logs},
-                           history=self.history, epoch=self.epochs_done)
+            "random": engine_random.get_state(self.generators), "callbacks": peer_states,
+            "stopped": bool(self.model.stop_training)})
+        when_redis_answers(lambda: self.records.event(self.job_id, "epoch", {"epoch": epoch, "logs": logs},
+                                                      history=self.history, epoch=self.epochs_done))

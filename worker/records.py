@@ -42,6 +42,21 @@ def decode(raw: dict) -> dict:
     return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
 
 
+def when_redis_answers(call, timeout: float = 120.0, first_wait: float = 0.2):
+    """``call()``, retried with backoff while Redis is unreachable (a restart, a failover), for up to
+    ``timeout`` seconds: what a job must write (its epoch's History, its end) outlives a short outage."""
+    deadline = time.monotonic() + timeout
+    wait = first_wait
+    while True:
+        try:
+            return call()
+        except (redis.ConnectionError, redis.TimeoutError):
+            if time.monotonic() + wait > deadline:
+                raise
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)
+
+
 def parse_events(reply) -> list[Event]:
     """An ``XREAD`` reply on one job's stream as a list of :data:`Event`."""
     out = []

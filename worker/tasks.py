@@ -19,7 +19,7 @@ from worker.generators import training_sequences
 from worker.heartbeat import Heartbeat
 from worker.models import build_model, compile_kwargs, load_trained
 from worker.progress import JobReporter
-from worker.records import Records
+from worker.records import Records, when_redis_answers
 from worker.settings import Settings, get_settings
 from worker.spec import JobSpec, PredictJob
 from worker.status import JobKind, JobStatus
@@ -93,22 +93,27 @@ def _train(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
         peers = [callbacks.get(cb.model_dump()) for cb in spec.fit.callbacks]
         reporter = JobReporter(ctx.records, ctx.store, job_id, attempt, ctx.settings.progress_interval, seed,
                                generators, peers, checkpoint)
-        if options["initial_epoch"] < options["epochs"]:
+        # A checkpoint taken as a callback stopped training (EarlyStopping) ends the job as it did then.
+        stopped = checkpoint is not None and checkpoint[0].get("stopped", False)
+        if options["initial_epoch"] < options["epochs"] and not stopped:
             model.fit(**_fit_data(spec, ctx, record["tenant"], model), callbacks=peers + [reporter], **options)
-    now = time.time()
     if reporter.superseded:
         return
     if reporter.canceled:
-        ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.CANCELED, expect_attempt=attempt,
-                               finished_at=now)
+        _end(ctx, job_id, attempt, JobStatus.CANCELED)
         return
     if reporter.diverged is not None:
         _fail_diverged(ctx, job_id, attempt, reporter)
         return
     ctx.store.save_trained(job_id, model.to_json(), model.get_weights(),
                            {"epoch": reporter.epochs_done, "history": reporter.history})
-    ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.SUCCEEDED, expect_attempt=attempt, finished_at=now,
-                           history=reporter.history, epoch=reporter.epochs_done)
+    _end(ctx, job_id, attempt, JobStatus.SUCCEEDED, history=reporter.history, epoch=reporter.epochs_done)
+
+
+def _end(ctx: Context, job_id: str, attempt: int, status: JobStatus, **fields) -> None:
+    """Moves this attempt from ``running`` to its final ``status``, waiting out a short Redis outage."""
+    when_redis_answers(lambda: ctx.records.transition(job_id, [JobStatus.RUNNING], status, expect_attempt=attempt,
+                                                      finished_at=time.time(), **fields))
 
 
 def _fail_diverged(ctx: Context, job_id: str, attempt: int, reporter: JobReporter) -> None:
@@ -122,9 +127,8 @@ def _fail_diverged(ctx: Context, job_id: str, attempt: int, reporter: JobReporte
         message += f"; the weights after epoch {checkpoint[0]['epoch'] + 1} (the last finite checkpoint) are kept"
     else:
         message += "; no epoch finished, so there are no weights to keep"
-    ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.FAILED, expect_attempt=attempt,
-                           finished_at=time.time(), error={"type": "NonFiniteLoss", "message": message},
-                           history=reporter.history, epoch=reporter.epochs_done)
+    _end(ctx, job_id, attempt, JobStatus.FAILED, error={"type": "NonFiniteLoss", "message": message},
+         history=reporter.history, epoch=reporter.epochs_done)
 
 
 def _predict(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
@@ -138,8 +142,7 @@ def _predict(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
     arrays = dict(zip(model.output_names, predictions))
     ctx.store.write_npz(ctx.store.job_file(job_id, layout.PREDICTIONS), arrays)
     outputs = {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()}
-    ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.SUCCEEDED, expect_attempt=attempt,
-                           finished_at=time.time(), outputs=outputs)
+    _end(ctx, job_id, attempt, JobStatus.SUCCEEDED, outputs=outputs)
 
 
 def run(ctx: Context, kind: JobKind, job_id: str, attempt: int) -> str:
@@ -158,8 +161,7 @@ def run(ctx: Context, kind: JobKind, job_id: str, attempt: int) -> str:
     except Exception as exc:  # every failure is recorded on the job, with its type and message
         log.exception("job %s attempt %d failed", job_id, attempt)
         error = {"type": type(exc).__name__, "message": str(exc)}
-        ctx.records.transition(job_id, [JobStatus.RUNNING], JobStatus.FAILED, expect_attempt=attempt,
-                               finished_at=time.time(), error=error)
+        _end(ctx, job_id, attempt, JobStatus.FAILED, error=error)
     finally:
         heartbeat.stop()
     return ctx.records.fields(job_id, "status")["status"]
