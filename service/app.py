@@ -40,7 +40,7 @@ async def lifespan(app: FastAPI):
         raise RuntimeError("REDIS_URL is not set (`fitq serve` starts an embedded Redis and sets it)")
     app.state.conn = redis.Redis.from_url(settings.redis_url)
     app.state.aconn = aredis.Redis.from_url(settings.redis_url)
-    app.state.store = Store(settings.data_dir)
+    app.state.store = Store.from_settings(settings)
     app.state.records = Records(app.state.conn, app.state.store)
     app.state.models = ModelCache(app.state.store)
     await run_in_threadpool(lifecycle.restore_from_store, app.state.records, app.state.conn, settings)

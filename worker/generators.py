@@ -141,7 +141,7 @@ class ImageFolderSequence(_Shuffled):
 
 def image_files(store: Store, dataset: str, classes: list[str]) -> tuple[list[Path], np.ndarray]:
     """Every image of an image-folder dataset, sorted, and its class index."""
-    root = store.dataset_dir(dataset) / layout.DATASET_IMAGES
+    root = store.local_dir(store.dataset_dir(dataset) / layout.DATASET_IMAGES)
     files, labels = [], []
     for index, cls in enumerate(classes):
         for path in sorted((root / cls).iterdir()):

@@ -284,6 +284,7 @@ def ingest(store: Store, upload: Path, filename: str, tenant: str, dataset_id: s
             meta["images"] = _ingest_tar_images(upload, work / layout.DATASET_IMAGES, settings)
         store.write_json(work / layout.DATASET_META, meta)
         os.replace(work, store.dataset_dir(dataset_id))
+        store.publish_dir(store.dataset_dir(dataset_id))
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -22,7 +22,14 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "FITQ_REDIS_URL"),
         description="Redis to use; unset means `fitq serve` starts an embedded redis-server.")
-    data_dir: Path = Field(default=Path("fitq-data"), description="Root of the store.")
+    data_dir: Path = Field(default=Path("fitq-data"), description="Root of the store (a cache with `store`).")
+    store: str | None = Field(default=None, description="Object store for every file, s3://bucket/prefix; "
+                              "unset: the data dir is the whole store.")
+    store_endpoint: str | None = Field(default=None, description="The object store's URL (S3-compatible).")
+    store_access_key: str | None = Field(default=None, description="The object store's access key.")
+    store_secret_key: str | None = Field(default=None, description="The object store's secret key.")
+    cache_bytes: int = Field(default=20 * 1024**3, gt=0,
+                             description="With `store`: local bytes of dataset files kept for memory-mapping.")
     api_tokens: dict[str, str] = Field(
         default_factory=dict, description="Bearer token -> tenant; empty means no auth (loopback only).")
     workers: int = Field(default=1, ge=0, description="Worker processes `fitq serve` starts.")

@@ -2,7 +2,9 @@
 :mod:`worker.layout`.
 
 Every write goes to a temporary file in the same directory and is renamed into place, so a reader
-sees the old file or the new one, never half of one.
+sees the old file or the new one, never half of one. With an object store (:mod:`worker.remote`,
+``FITQ_STORE=s3://...``) each written file is then put there, and a machine that lacks a file fetches
+it: the local root becomes a cache, its dataset files kept under ``FITQ_CACHE_BYTES``.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 import numpy as np
@@ -20,6 +22,7 @@ from pydantic import BaseModel
 
 from worker import layout
 from worker.errors import Conflict, InvalidInput, NotFound
+from worker.remote import NoRemote, remote_for
 
 ID_PATTERN = re.compile(r"^[a-z]{2,4}_[0-9a-f]{16}$")
 ARRAY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
@@ -49,12 +52,85 @@ def _fsync_dir(path: Path) -> None:
 
 
 class Store:
-    """Files under ``root``; all paths it hands out are checked to stay inside it."""
+    """Files under ``root`` (and in ``remote``); all paths it hands out are checked to stay inside it."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, remote=None, cache_bytes: int | None = None):
         self.root = Path(root).resolve()
+        self.remote = remote if remote is not None else NoRemote()
+        self.cache_bytes = cache_bytes
         for sub in (layout.DATASETS, layout.JOBS, layout.TMP):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings) -> "Store":
+        """The store that ``settings`` describe (data dir, and the object store when ``store`` is set)."""
+        remote = remote_for(settings.store, settings.store_endpoint, settings.store_access_key,
+                            settings.store_secret_key)
+        return cls(settings.data_dir, remote, settings.cache_bytes if remote.enabled else None)
+
+    # -- local copies and the object store -------------------------------------------------------
+    def _key(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _publish(self, path: Path) -> None:
+        self.remote.put(self._key(path), path)
+
+    def publish_dir(self, directory: Path) -> None:
+        """Puts every file under ``directory`` (a dataset just assembled) in the object store."""
+        for path in sorted(self.inside(directory).rglob("*")):
+            if path.is_file():
+                self._publish(path)
+
+    def local(self, path: str | os.PathLike) -> Path | None:
+        """``path`` with its file present locally, or None when the store has no such file.
+
+        With an object store, that store is the authority: JSON documents (records, checkpoint
+        pointers, descriptions: small, and rewritten by other machines) are fetched afresh each time;
+        other files (arrays, checkpoints, weights: written once) are fetched once and then cached.
+        """
+        path = self.inside(path)
+        if not self.remote.enabled:
+            return path if path.is_file() else None
+        fresh = path.suffix == ".json"
+        if path.is_file() and not fresh:
+            return path
+        if not self.remote.fetch(self._key(path), path):
+            path.unlink(missing_ok=True)  # deleted elsewhere: drop the stale copy
+            return None
+        if self.cache_bytes is not None and path.is_relative_to(self.root / layout.DATASETS):
+            self._trim_cache(keep=path)
+        return path
+
+    def exists(self, path: str | os.PathLike) -> bool:
+        """Whether the store holds the file at ``path`` (the object store decides when there is one)."""
+        path = self.inside(path)
+        return self.remote.exists(self._key(path)) if self.remote.enabled else path.is_file()
+
+    def local_dir(self, directory: Path) -> Path:
+        """``directory`` with every file the object store holds under it present locally."""
+        directory = self.inside(directory)
+        if self.remote.enabled:
+            for key in self.remote.keys(self._key(directory) + "/"):
+                self.local(self.root / key)
+        return directory
+
+    def _trim_cache(self, keep: Path) -> None:
+        """Removes the least recently used local dataset files (they stay in the object store) until the
+        cached datasets fit in ``cache_bytes``; ``keep`` stays."""
+        files = [p for p in (self.root / layout.DATASETS).rglob("*") if p.is_file() and p != keep]
+        total = sum(p.stat().st_size for p in files) + keep.stat().st_size
+        for path in sorted(files, key=lambda p: p.stat().st_atime):
+            if total <= self.cache_bytes:
+                break
+            total -= path.stat().st_size
+            path.unlink(missing_ok=True)
+
+    def _keys(self, top: layout.PurePosixPath, name: str) -> set[str]:
+        """Ids under ``top`` that have a file ``name`` (``datasets``/``meta.json``, ``jobs``/``record.json``)."""
+        if not self.remote.enabled:
+            return {p.parent.name for p in (self.root / top).glob(f"*/{name}")}
+        return {PurePosixPath(k).parent.name for k in self.remote.keys(f"{top}/")
+                if k.endswith(f"/{name}") and len(PurePosixPath(k).parts) == 3}
 
     # -- paths -----------------------------------------------------------------------------------
     def inside(self, path: str | os.PathLike, field: str | None = None) -> Path:
@@ -96,6 +172,7 @@ class Store:
             Path(tmp).unlink(missing_ok=True)
             raise
         _fsync_dir(path.parent)
+        self._publish(path)
 
     def write_json(self, path: Path, obj: Any) -> None:
         """Writes ``obj`` as JSON to ``path`` atomically."""
@@ -116,23 +193,28 @@ class Store:
             Path(tmp).unlink(missing_ok=True)
             raise
         _fsync_dir(path.parent)
+        self._publish(path)
 
-    @staticmethod
-    def read_json(path: Path) -> Any:
+    def read_json(self, path: Path) -> Any:
         """The JSON document at ``path``."""
-        return json.loads(Path(path).read_text())
+        return json.loads(self._must(path).read_text())
 
-    @staticmethod
-    def read_npz(path: Path) -> dict[str, np.ndarray]:
+    def read_npz(self, path: Path) -> dict[str, np.ndarray]:
         """The arrays of an ``.npz`` file, by name (no pickles)."""
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(self._must(path), allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
+
+    def _must(self, path: Path) -> Path:
+        found = self.local(path)
+        if found is None:
+            raise FileNotFoundError(f"the store has no {self._key(self.inside(path))}")
+        return found
 
     # -- datasets --------------------------------------------------------------------------------
     def dataset_meta(self, dataset_id: str, tenant: str | None = None, field: str = "dataset") -> dict:
         """A dataset's description; 404 naming ``field`` when it is missing or another tenant's."""
         path = self.dataset_dir(check_id(dataset_id, field)) / layout.DATASET_META
-        if not path.is_file():
+        if not self.exists(path):
             raise NotFound(f"dataset {dataset_id!r} does not exist", field=field)
         meta = self.read_json(path)
         if tenant is not None and meta.get("tenant") != tenant:
@@ -142,8 +224,8 @@ class Store:
     def list_datasets(self, tenant: str) -> list[dict]:
         """The tenant's datasets, newest first."""
         metas = []
-        for path in (self.root / layout.DATASETS).glob(f"*/{layout.DATASET_META}"):
-            meta = self.read_json(path)
+        for dataset_id in self._keys(layout.DATASETS, layout.DATASET_META):
+            meta = self.read_json(self.dataset_dir(dataset_id) / layout.DATASET_META)
             if meta.get("tenant") == tenant:
                 metas.append(meta)
         return sorted(metas, key=lambda m: m["created_at"], reverse=True)
@@ -154,15 +236,18 @@ class Store:
         target = self.dataset_dir(dataset_id)
         trash = self.temp_path(".deleted")
         trash.unlink()
-        os.replace(target, trash)
+        if target.exists():
+            os.replace(target, trash)
         shutil.rmtree(trash, ignore_errors=True)
+        self.remote.delete(self._key(target) + "/")
 
     def array_path(self, dataset_id: str, array: str, field: str) -> Path:
         """The ``.npy`` file of ``dataset_id/array``; 422 naming ``field`` when there is no such array."""
         if not ARRAY_NAME.match(array or ""):
             raise InvalidInput(f"invalid array name {array!r}", field=field)
-        path = self.inside(self.dataset_dir(dataset_id) / layout.DATASET_ARRAYS / f"{array}.npy", field=field)
-        if not path.is_file():
+        path = self.local(self.inside(self.dataset_dir(dataset_id) / layout.DATASET_ARRAYS / f"{array}.npy",
+                                      field=field))
+        if path is None:
             raise InvalidInput(f"dataset {dataset_id!r} has no array {array!r}", field=field)
         return path
 
@@ -177,7 +262,7 @@ class Store:
 
     def has(self, job_id: str, name: str) -> bool:
         """Whether the job has artifact ``name``."""
-        return self.job_file(job_id, name).is_file()
+        return self.exists(self.job_file(job_id, name))
 
     def write_spec(self, job_id: str, spec: BaseModel) -> None:
         """Saves a job's validated spec (``JobSpec`` or ``PredictJob``) under its layout name."""
@@ -194,11 +279,11 @@ class Store:
     def read_record(self, job_id: str) -> dict | None:
         """The job's record snapshot, or None when the store has none."""
         path = self.inside(self.root / layout.JOBS / check_id(job_id, "id") / layout.RECORD)
-        return self.read_json(path) if path.is_file() else None
+        return self.read_json(path) if self.exists(path) else None
 
     def record_ids(self) -> list[str]:
         """Ids of every job with a record snapshot, sorted."""
-        return sorted(p.parent.name for p in (self.root / layout.JOBS).glob(f"*/{layout.RECORD}"))
+        return sorted(self._keys(layout.JOBS, layout.RECORD))
 
     def save_checkpoint(self, job_id: str, epoch: int, arrays: dict[str, list[np.ndarray]], state: dict) -> None:
         """Saves groups of arrays after ``epoch`` (0-based) — ``{"weights": [...], "optimizer": [...], ...}`` —
@@ -208,13 +293,17 @@ class Store:
         self.write_npz(ckpt_dir / name, {f"{group}.{i:05d}": a for group, items in arrays.items()
                                          for i, a in enumerate(items)})
         self.write_json(self.job_file(job_id, layout.CHECKPOINT), {**state, "epoch": epoch, "weights": name})
-        for old in sorted(ckpt_dir.glob("epoch-*.npz"))[:-CHECKPOINTS_KEPT]:
-            old.unlink(missing_ok=True)
+        names = {p.name for p in ckpt_dir.glob("epoch-*.npz")}
+        if self.remote.enabled:  # with the checkpoints an earlier attempt wrote on another machine
+            names |= {PurePosixPath(k).name for k in self.remote.keys(self._key(ckpt_dir) + "/")}
+        for old in sorted(names)[:-CHECKPOINTS_KEPT]:
+            (ckpt_dir / old).unlink(missing_ok=True)
+            self.remote.delete(self._key(ckpt_dir / old))
 
     def load_checkpoint(self, job_id: str) -> tuple[dict, dict[str, list[np.ndarray]]] | None:
         """``(state, arrays by group)`` of the job's last checkpoint, or None when it has none."""
         path = self.job_file(job_id, layout.CHECKPOINT)
-        if not path.is_file():
+        if not self.exists(path):
             return None
         state = self.read_json(path)
         groups: dict[str, list[np.ndarray]] = {}
@@ -235,7 +324,7 @@ class Store:
     def load_weights(self, job_id: str, field: str = "job") -> list[np.ndarray]:
         """A finished job's weights in Keras's order; 409 naming ``field`` when it has none."""
         path = self.job_file(job_id, layout.WEIGHTS)
-        if not path.is_file():
+        if not self.exists(path):
             raise Conflict(f"job {job_id!r} has no trained weights", field=field)
         arrays = self.read_npz(path)
         return [arrays[k] for k in sorted(arrays)]

@@ -43,7 +43,7 @@ class Context:
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set")
         conn = redis.Redis.from_url(settings.redis_url)
-        store = Store(settings.data_dir)
+        store = Store.from_settings(settings)
         return cls(settings, conn, store, Records(conn, store))
 
 

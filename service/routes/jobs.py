@@ -105,8 +105,8 @@ def model_json(job_id: str, records: RecordsDep, store: StoreDep, tenant: Tenant
 def weights(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep) -> FileResponse:
     """The trained weights as ``.npz`` (``w0000``, ``w0001``, ... in Keras's ``get_weights`` order)."""
     job_of_tenant(records, job_id, tenant)
-    path = store.job_file(job_id, layout.WEIGHTS)
-    if not path.is_file():
+    path = store.local(store.job_file(job_id, layout.WEIGHTS))
+    if path is None:
         raise Conflict(f"job {job_id!r} has no trained weights yet", field="id")
     return FileResponse(path, media_type="application/octet-stream", filename=f"{job_id}-weights.npz")
 
@@ -115,8 +115,8 @@ def weights(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep
 def predictions(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep) -> FileResponse:
     """A predict job's results as ``.npz`` keyed by output name."""
     record = job_of_tenant(records, job_id, tenant)
-    path = store.job_file(job_id, layout.PREDICTIONS)
-    if record["kind"] != JobKind.PREDICT or not path.is_file():
+    path = store.local(store.job_file(job_id, layout.PREDICTIONS))
+    if record["kind"] != JobKind.PREDICT or path is None:
         raise Conflict(f"job {job_id!r} has no predictions", field="id")
     return FileResponse(path, media_type="application/octet-stream", filename=f"{job_id}-predictions.npz")
 
