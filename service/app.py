@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from service import errors
 from service.models_cache import ModelCache
-from service.routes import dashboard, datasets, health, jobs
+from service.routes import dashboard, datasets, health, jobs, sweeps
 from service.routes.health import fitq_version
 from worker import lifecycle
+from worker import sweeps as worker_sweeps
 from worker.records import Records
 from worker.settings import Settings, get_settings
 from worker.store import Store
@@ -29,8 +30,14 @@ async def scan_abandoned(app: FastAPI) -> None:
         await asyncio.sleep(settings.scan_interval)
         try:
             await run_in_threadpool(lifecycle.requeue_abandoned, app.state.records, app.state.conn, settings)
+            await run_in_threadpool(_stop_laggard_trials, app)
         except redis.RedisError:
             log.exception("abandoned-job scan failed; retrying at the next tick")
+
+
+def _stop_laggard_trials(app: FastAPI) -> None:
+    for doc in worker_sweeps.active_sweeps(app.state.records, app.state.conn):
+        worker_sweeps.stop_laggards(app.state.records, app.state.conn, doc)
 
 
 @asynccontextmanager
@@ -59,6 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Training jobs over HTTP: Keras model JSON in, History and predictions out.")
     app.state.settings = settings or get_settings()
     errors.install(app)
-    for module in (health, datasets, jobs, dashboard):
+    for module in (health, datasets, jobs, sweeps, dashboard):
         app.include_router(module.router)
     return app

@@ -7,6 +7,8 @@ Redis (all under ``fitq:``)::
     fitq:job:<id>:alive       string with a TTL, refreshed by the process running attempt N (value N)
     fitq:jobs:<tenant>        sorted set: the tenant's job ids by submit time
     fitq:running              set: ids of running jobs (scanned for abandoned ones)
+    fitq:sweeps:<tenant>      sorted set: the tenant's sweep ids by creation time
+    fitq:sweep:<id>:decided   set: ``trial@rung`` pairs the early-stopping rule has ruled on
     fitq:restoring:<id>       short lock while one process restores a job from the store
     fitq:instance             the marker a Redis holds while its data is fitq's (gone = emptied / new)
 
@@ -20,6 +22,7 @@ Store (under ``FITQ_DATA_DIR``)::
     jobs/<id>/checkpoint.json          last finished epoch, History and RNG state up to it
     jobs/<id>/checkpoints/epoch-NNNNN.npz   weights and optimizer variables after that epoch
     jobs/<id>/model.json, weights.npz, history.json, predictions.npz
+    sweeps/<id>/sweep.json             a sweep: its spec, tenant and trial job ids
     tmp/                               uploads and datasets being assembled
 """
 from __future__ import annotations
@@ -49,6 +52,14 @@ def tenant_key(tenant: str) -> str:
     return f"{PREFIX}:jobs:{tenant}"
 
 
+def sweeps_key(tenant: str) -> str:
+    return f"{PREFIX}:sweeps:{tenant}"
+
+
+def sweep_decided_key(sweep_id: str) -> str:
+    return f"{PREFIX}:sweep:{sweep_id}:decided"
+
+
 def restoring_key(job_id: str) -> str:
     return f"{PREFIX}:restoring:{job_id}"
 
@@ -56,6 +67,8 @@ def restoring_key(job_id: str) -> str:
 # -- store -------------------------------------------------------------------------------------------
 DATASETS = PurePosixPath("datasets")
 JOBS = PurePosixPath("jobs")
+SWEEPS = PurePosixPath("sweeps")
+SWEEP = "sweep.json"
 TMP = PurePosixPath("tmp")
 
 DATASET_META = "meta.json"

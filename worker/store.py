@@ -255,6 +255,19 @@ class Store:
         """``dataset_id/array`` as a read-only memory map."""
         return np.load(self.array_path(dataset_id, array, field), mmap_mode="r", allow_pickle=False)
 
+    # -- sweeps ----------------------------------------------------------------------------------
+    def write_sweep(self, sweep: dict) -> None:
+        """Saves a sweep's document (``id``, ``tenant``, spec, trial job ids)."""
+        self.write_json(self.inside(self.root / layout.SWEEPS / check_id(sweep["id"], "id") / layout.SWEEP), sweep)
+
+    def read_sweep(self, sweep_id: str, tenant: str) -> dict:
+        """A sweep of ``tenant``; 404 when there is none."""
+        path = self.inside(self.root / layout.SWEEPS / check_id(sweep_id, "id") / layout.SWEEP)
+        sweep = self.read_json(path) if self.exists(path) else None
+        if sweep is None or sweep["tenant"] != tenant:
+            raise NotFound(f"sweep {sweep_id!r} does not exist", field="id")
+        return sweep
+
     # -- jobs ------------------------------------------------------------------------------------
     def job_file(self, job_id: str, name: str) -> Path:
         """The path of artifact ``name`` (one of :mod:`worker.layout`'s names) of a job."""
