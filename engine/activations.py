@@ -149,6 +149,14 @@ def _hard_sigmoid_forward(x):
     return y, lambda dy: xp.where(inside, dy / 6, 0).astype(dy.dtype, copy=False)
 
 
+def _keras2_hard_sigmoid_forward(x):
+    """Keras 2's hard_sigmoid: ``clip(0.2 x + 0.5, 0, 1)`` (Keras 3's is ``relu6(x + 3) / 6``)."""
+    xp = _xp(x)
+    y = xp.clip(x * 0.2 + 0.5, 0, 1).astype(x.dtype, copy=False)
+    inside = (x > -2.5) & (x < 2.5)
+    return y, lambda dy: xp.where(inside, dy * 0.2, 0).astype(dy.dtype, copy=False)
+
+
 def _hard_silu_forward(x):
     xp = _xp(x)
     hs = (xp.minimum(xp.maximum(x + 3, 0), 6) / 6).astype(x.dtype, copy=False)
@@ -376,6 +384,8 @@ _FORWARDS = {
     "sparsemax": _sparsemax_forward,
 }
 _ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+# Functions Keras 2 defined differently under the same name, for models read from Keras 2 files.
+_KERAS2_FORWARDS = {"hard_sigmoid": _keras2_hard_sigmoid_forward}
 
 
 class Activation:
@@ -387,6 +397,8 @@ class Activation:
         **kwargs: the keyword arguments of the Keras function
             (``negative_slope`` for relu, ``axis`` for softmax, ...).
     """
+
+    keras_version = 3
 
     def __init__(self, name: str, **kwargs):
         name = _ALIASES.get(name, name)
@@ -407,14 +419,42 @@ class Activation:
         return dict(self.kwargs)
 
     def __eq__(self, other):
-        return isinstance(other, Activation) and (self.name, self.kwargs) == (other.name, other.kwargs)
+        return isinstance(other, Activation) and (self.name, self.kwargs, self.keras_version) == (
+            other.name, other.kwargs, other.keras_version)
 
     def __hash__(self):
-        return hash((self.name, tuple(sorted(self.kwargs.items()))))
+        return hash((self.name, tuple(sorted(self.kwargs.items())), self.keras_version))
 
     def __repr__(self) -> str:
         args = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
         return f"Activation({self.name!r}{args})"
+
+
+class Keras2Activation(Activation):
+    """An activation as Keras 2 defined it where Keras 3 changed the function behind the name.
+
+    It serializes under the same name; :mod:`engine.saving.keras2` creates it for models read
+    from Keras 2 files.
+    """
+
+    keras_version = 2
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name, **kwargs)
+        if self.name not in _KERAS2_FORWARDS:
+            raise ValueError(f"Keras 2 and Keras 3 define {self.name!r} alike; use Activation({self.name!r})")
+        self._forward = _KERAS2_FORWARDS[self.name]
+
+    def __repr__(self) -> str:
+        return "Keras2" + super().__repr__()
+
+
+def keras2(identifier) -> Activation:
+    """``get(identifier)``, with Keras 2's definition where Keras 2 and Keras 3 differ (hard_sigmoid)."""
+    act = get(identifier)
+    if type(act) is Activation and act.name in _KERAS2_FORWARDS:
+        return Keras2Activation(act.name, **act.kwargs)
+    return act
 
 
 class _FunctionActivation(Activation):

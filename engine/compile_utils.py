@@ -125,9 +125,10 @@ class CompiledLoss:
 class CompiledMetrics:
     """The model's metrics per output, named as Keras names them in History."""
 
-    def __init__(self, metrics, weighted_metrics, output_names):
+    def __init__(self, metrics, weighted_metrics, output_names, keras2_names=False):
         self.output_names = list(output_names)
         self._user = (metrics, weighted_metrics)
+        self._keras2_names = keras2_names
         self.entries = None
 
     def _spread(self, metrics, what):
@@ -159,7 +160,7 @@ class CompiledMetrics:
                 yt, yp = y_trues[i], y_preds[i]
                 for ident in ids:
                     m = metrics_module.get(ident, y_true_shape=None if yt is None else tuple(yt.shape),
-                                           y_pred_shape=tuple(yp.shape))
+                                           y_pred_shape=tuple(yp.shape), keras2_names=self._keras2_names)
                     name = f"{self.output_names[i]}_{m.name}" if multi else m.name
                     if name in used:
                         if kind == "weighted":

@@ -14,6 +14,7 @@ from engine import metrics as metrics_module
 from engine import optimizers as optimizers_module
 from engine.compile_utils import CompiledLoss, CompiledMetrics
 from engine.data_adapters import ArrayDataAdapter, get_adapter, split_validation, standardize_arrays
+from engine.saving import keras2
 
 
 def _should_validate(epoch, validation_freq):
@@ -81,6 +82,10 @@ class StepPlan:
 class Trainer:
     """Mixin giving a graph model Keras's training API."""
 
+    # The Keras version of the file the model was read from ("2.15.0"; None: built here or Keras 3's).
+    # A Keras 1/2 model names metrics given by class name as Keras 2 did ("AUC" -> "auc").
+    keras_version = None
+
     def _init_trainer(self):
         self.compiled = False
         self.optimizer = None
@@ -105,7 +110,8 @@ class Trainer:
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss
         self._compiled_loss = CompiledLoss(loss, loss_weights, self.output_names)
-        self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics, self.output_names)
+        self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics, self.output_names,
+                                                 keras2_names=keras2.is_keras2_version(self.keras_version))
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._sample_weight_mode = sample_weight_mode
         self.compiled = True

@@ -31,9 +31,14 @@ class BatchNormalization(Layer):
     Training updates ``moving = moving * momentum + batch * (1 - momentum)`` in
     the forward pass; a mask ``(batch, steps)`` restricts the statistics to
     unmasked steps.
+
+    ``unbiased_fused_variance`` (set for models read from Keras 2 files): on 4-D inputs
+    normalized over axis 1 or 3, the moving variance takes the unbiased batch variance
+    ``var * n / (n - 1)``, as Keras 2's fused kernel did; the output still uses the biased one.
     """
 
     supports_masking = True
+    unbiased_fused_variance = False
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
@@ -123,8 +128,11 @@ class BatchNormalization(Layer):
             var = inputs.var(axis=reduce_axes, keepdims=True)
             count = inputs.size // inputs.shape[self._axis]
         m = self.momentum
+        moving_var = var
+        if self.unbiased_fused_variance and w is None and inputs.ndim == 4 and self._axis in (1, 3) and count > 1:
+            moving_var = var * (count / (count - 1))
         self.moving_mean.assign(self.moving_mean.value * m + mean.reshape(-1) * (1.0 - m))
-        self.moving_variance.assign(self.moving_variance.value * m + var.reshape(-1) * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance.value * m + moving_var.reshape(-1) * (1.0 - m))
         inv_std = 1.0 / xp.sqrt(var + self.epsilon)
         scale = inv_std * gamma if gamma is not None else inv_std
         shift = -mean * scale + (beta if beta is not None else 0.0)

@@ -124,7 +124,7 @@ def _by_task(identifier, y_true_shape, y_pred_shape, loss, binary, sparse, categ
     return categorical(name=str(identifier))
 
 
-def get(identifier, y_true_shape=None, y_pred_shape=None, loss=None):
+def get(identifier, y_true_shape=None, y_pred_shape=None, loss=None, keras2_names=False):
     """The Metric for ``identifier``, named as it appears in History (Keras 3's ``get_metric``).
 
     "accuracy"/"acc" become Binary/SparseCategorical/CategoricalAccuracy from the shapes
@@ -132,6 +132,8 @@ def get(identifier, y_true_shape=None, y_pred_shape=None, loss=None):
     matching crossentropy (Keras 2's behaviour; Keras 3 rejects these names). Without
     shapes, the compiled ``loss`` decides; with neither, "accuracy" is ``keras.metrics.get``'s
     exact-match Accuracy and "crossentropy" CategoricalCrossentropy (enough to validate names).
+    A class name ("AUC") names the metric as given, as Keras 3 does, or by the class's default
+    name ("auc") with ``keras2_names``, as Keras 2 did.
     """
     if identifier is None:
         raise ValueError("Expected metric, received `None`")
@@ -161,7 +163,8 @@ def get(identifier, y_true_shape=None, y_pred_shape=None, loss=None):
             metric = cls()
         except TypeError as exc:
             raise ValueError(f"Could not interpret metric identifier: {identifier} ({exc})") from exc
-        metric.name = identifier
+        if not (keras2_names and identifier == cls.__name__):
+            metric.name = identifier
         return metric
     if inspect.isclass(identifier) and issubclass(identifier, Metric):
         return identifier()

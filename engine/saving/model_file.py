@@ -22,7 +22,7 @@ from engine import __version__
 from engine import losses as losses_module
 from engine import metrics as metrics_module
 from engine import optimizers as optimizers_module
-from engine.saving import serialization, weights_io
+from engine.saving import keras2, serialization, weights_io
 
 CONFIG = "config.json"
 METADATA = "metadata.json"
@@ -99,12 +99,11 @@ def load_legacy_h5_model(filepath, compile=True):
             raise ValueError(f"{filepath!r} is a weights file, not a model file (no model_config)")
         config = json.loads(weights_io._text(f.attrs["model_config"]))
         training = f.attrs.get("training_config")
-    model = serialization.deserialize_layer(config)
+        version = f.attrs.get("keras_version")
+    model = serialization.deserialize_layer(config, keras_version=version)
     weights_io.load_legacy_h5(model, filepath)
     if compile and training is not None:
-        training = json.loads(weights_io._text(training))
-        training["optimizer"] = training.pop("optimizer_config", None)
-        compile_from_config(model, training)
+        compile_from_config(model, keras2.compile_config(json.loads(weights_io._text(training))))
     return model
 
 

@@ -29,8 +29,21 @@ _STATEFUL_CALL_LAYERS = ("RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Co
 
 # ------------------------------------------------------------------- writing
 def to_json(model, **kwargs) -> str:
-    """``model`` as Keras 3 ``to_json()`` text (``kwargs`` go to ``json.dumps``)."""
-    return json.dumps(serialize_layer(model), **kwargs)
+    """``model`` as Keras 3 ``to_json()`` text (``kwargs`` go to ``json.dumps``).
+
+    A model read from a Keras 1/2 file keeps that file's ``keras_version`` at the top, so
+    fitq reads it back with Keras 2's semantics (Keras 3 ignores the key).
+    """
+    return json.dumps(serialize_model(model), **kwargs)
+
+
+def serialize_model(model) -> dict:
+    """``serialize_layer(model)`` plus the ``keras_version`` of the Keras 1/2 file it came from."""
+    config = serialize_layer(model)
+    version = getattr(model, "keras_version", None)
+    if keras2.is_keras2_version(version):
+        config["keras_version"] = version
+    return config
 
 
 def _is_sequential(layer) -> bool:
@@ -158,8 +171,21 @@ def _refuse_code(class_name, config):
         )
 
 
-def deserialize_layer(config, custom_objects=None):
-    """A layer or model from ``{"class_name", "config", ...}`` in Keras 3 or Keras 2 form."""
+def deserialize_layer(config, custom_objects=None, keras_version=None):
+    """A layer or model from ``{"class_name", "config", ...}`` in Keras 3 or Keras 2 form.
+
+    A config written by Keras 1/2 (``keras_version``, given or in the config, or Keras 2's
+    form) is read with Keras 2's definitions where Keras 3 changed them; models keep that
+    version as ``model.keras_version`` (None for Keras 3).
+    """
+    if keras2.is_reading():
+        return _deserialize(config)
+    version = keras2.keras_version_of(config, keras_version)
+    with keras2.reading(version):
+        return _deserialize(config)
+
+
+def _deserialize(config):
     import engine.layers  # noqa: F401 - every layer module registers its classes on import
     from engine.layers import registry
 
@@ -167,10 +193,10 @@ def deserialize_layer(config, custom_objects=None):
         raise ValueError(f"A layer config must be a dict with 'class_name' and 'config', got {config!r}")
     class_name = config["class_name"]
     inner = config.get("config")
-    if class_name in ("Functional", "Model"):
-        return functional_from_config(inner)
-    if class_name == "Sequential":
-        return sequential_from_config(inner)
+    if class_name in ("Functional", "Model", "Sequential"):
+        model = (sequential_from_config if class_name == "Sequential" else functional_from_config)(inner)
+        model.keras_version = keras2.version_being_read()
+        return model
     _refuse_code(class_name, inner)
     registered = config.get("registered_name")
     if registered not in (None, class_name):
@@ -180,11 +206,15 @@ def deserialize_layer(config, custom_objects=None):
     cls = registry.get_class(class_name)
     if not isinstance(inner, dict):
         raise ValueError(f"Layer '{class_name}' needs a 'config' dict, got {inner!r}")
-    kwargs = keras2.translate_layer_config(cls, inner)
+    keras2_file = keras2.is_keras2_version(keras2.version_being_read())
+    if keras2_file:
+        inner = keras2.keras2_semantics(cls.__name__, inner)
+    kwargs = keras2.translate_layer_config(cls, inner, class_name)
     try:
-        return cls.from_config(kwargs)
+        layer = cls.from_config(kwargs)
     except TypeError as exc:
         raise ValueError(f"Layer '{class_name}' cannot be built from its config: {exc}") from exc
+    return keras2.keras2_layer(layer) if keras2_file else layer
 
 
 def sequential_from_config(config):
