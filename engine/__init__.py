@@ -4,7 +4,7 @@
     from engine import model_from_json
 """
 from engine import activations, allocator, backend, callbacks, constraints, initializers, layers, losses, metrics
-from engine import optimizers, regularizers
+from engine import optimizers, regularizers, utils
 from engine.graph import Input
 from engine.models import Model, Sequential, load_model, model_from_json
 from engine.random import set_random_seed
@@ -16,5 +16,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints", "initializers",
     "layers", "load_model", "losses", "metrics", "model_from_json", "optimizers", "regularizers",
-    "set_random_seed",
+    "set_random_seed", "utils",
 ]

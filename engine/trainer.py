@@ -14,6 +14,7 @@ from engine import metrics as metrics_module
 from engine import optimizers as optimizers_module
 from engine.compile_utils import CompiledLoss, CompiledMetrics
 from engine.data_adapters import ArrayDataAdapter, get_adapter, split_validation, standardize_arrays
+from engine.legacy import keras1_arguments
 from engine.saving import keras2
 
 
@@ -261,6 +262,7 @@ class Trainer:
         return self._metric_logs()
 
     # --------------------------------------------------------------------- fit
+    @keras1_arguments
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
@@ -449,6 +451,7 @@ class Trainer:
         return self._pack_outputs([backend.to_numpy(o) for o in outs])
 
     # ------------------------------------------------------- Keras 2 generators
+    @keras1_arguments
     def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
                       validation_data=None, validation_steps=None, validation_freq=1, class_weight=None,
                       max_queue_size=10, workers=1, use_multiprocessing=False, shuffle=True, initial_epoch=0):
@@ -459,12 +462,14 @@ class Trainer:
                         workers=workers, use_multiprocessing=use_multiprocessing, shuffle=shuffle,
                         initial_epoch=initial_epoch)
 
+    @keras1_arguments
     def evaluate_generator(self, generator, steps=None, callbacks=None, max_queue_size=10, workers=1,
                            use_multiprocessing=False, verbose=0):
         """Keras 2's ``evaluate_generator``."""
         return self.evaluate(generator, steps=steps, callbacks=callbacks, max_queue_size=max_queue_size,
                              workers=workers, use_multiprocessing=use_multiprocessing, verbose=verbose)
 
+    @keras1_arguments
     def predict_generator(self, generator, steps=None, callbacks=None, max_queue_size=10, workers=1,
                           use_multiprocessing=False, verbose=0):
         """Keras 2's ``predict_generator``."""

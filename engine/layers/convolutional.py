@@ -10,7 +10,7 @@ Inputs are ``(batch, steps, channels)`` / ``(batch, rows, cols, channels)``
 """
 from __future__ import annotations
 
-from engine import activations, backend, constraints, initializers, kernels, regularizers
+from engine import activations, backend, constraints, initializers, kernels, legacy, regularizers
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
 from engine.layers.registry import register
@@ -506,8 +506,10 @@ def _keras1_kwargs(kwargs):
 def Convolution2D(nb_filter=None, nb_row=None, nb_col=None, **kwargs):
     """Keras 1's ``Convolution2D(nb_filter, nb_row, nb_col, border_mode=, subsample=, ...)``: a Conv2D.
 
-    Keras 2/3 keywords (``filters=``, ``kernel_size=``, ``padding=``, ``strides=``) work too.
+    Keras 2/3 keywords (``filters=``, ``kernel_size=``, ``padding=``, ``strides=``) work too;
+    Keras 1's positional kernel size and keywords warn (``UserWarning``), as Keras 2 did.
     """
+    keras1 = sorted(set(kwargs) & set(_KERAS1_CONV_KEYS))
     kwargs = _keras1_kwargs(kwargs)
     if nb_filter is not None:
         kwargs["filters"] = nb_filter
@@ -517,19 +519,38 @@ def Convolution2D(nb_filter=None, nb_row=None, nb_col=None, **kwargs):
             if nb_col is not None:
                 kwargs["strides"] = nb_col
         else:
+            keras1.append("nb_row, nb_col")
             kwargs["kernel_size"] = (nb_row, nb_col if nb_col is not None else nb_row)
+    if keras1:
+        legacy.warn_keras1_call("Conv2D", f"Conv2D({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})")
     return Conv2D(**kwargs)
 
 
 def Convolution1D(nb_filter=None, filter_length=None, **kwargs):
     """Keras 1's ``Convolution1D(nb_filter, filter_length, border_mode=, subsample_length=, ...)``: a Conv1D."""
+    keras1 = set(kwargs) & set(_KERAS1_CONV_KEYS)
     kwargs = _keras1_kwargs(kwargs)
     if nb_filter is not None:
         kwargs["filters"] = nb_filter
     if filter_length is not None:
         kwargs["kernel_size"] = filter_length
+    if keras1:
+        legacy.warn_keras1_call("Conv1D", f"Conv1D({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})")
     return Conv1D(**kwargs)
 
 
 register(Conv2D, aliases=("Convolution2D", "Conv2d"))
 register(Conv1D, aliases=("Convolution1D",))
+
+# Keras 2's other names for these classes.
+Deconvolution1D = Conv1DTranspose
+Deconvolution2D = Deconv2D = Conv2DTranspose
+SeparableConvolution1D = SeparableConv1D
+SeparableConvolution2D = SeparableConv2D
+
+# Keras 2's ``keras.layers.convolutional`` also exported the pooling, padding, cropping and
+# upsampling layers; programs import them from here.
+from engine.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,  # noqa: E402,F401
+                                   MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
+from engine.layers.reshaping import (Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,  # noqa: E402,F401
+                                     ZeroPadding1D, ZeroPadding2D)

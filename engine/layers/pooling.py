@@ -250,3 +250,10 @@ class GlobalAveragePooling1D(_GlobalPooling):
 @register(aliases=("GlobalAvgPool2D",))
 class GlobalAveragePooling2D(_GlobalPooling):
     rank, _mode = 2, "average"
+
+
+# Keras 2's shorter names for the same classes.
+MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D
+AvgPool1D, AvgPool2D = AveragePooling1D, AveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D

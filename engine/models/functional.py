@@ -169,9 +169,7 @@ class FunctionalGraph(Layer):
         return [t._keras_history[0].name for t in self.outputs]
 
     def get_layer(self, name=None, index=None) -> Layer:
-        """The layer called ``name`` or at ``index`` in ``model.layers``."""
-        if name is not None and index is not None:
-            raise ValueError(f"Provide only a layer name or a layer index. Received: index={index}, name={name}.")
+        """The layer at ``index`` in ``model.layers``, or called ``name``; with both, ``index`` wins (Keras 2)."""
         if index is not None:
             if len(self.layers) <= index:
                 raise ValueError(
