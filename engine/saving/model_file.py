@@ -1,11 +1,12 @@
-"""Whole-model files: a zip like Keras 3's ``.keras`` archive.
+"""Whole-model files as real Keras writes them.
 
-Members: ``config.json`` (the Keras 3 model config, plus ``compile_config``
-when the model is compiled), ``metadata.json``, and ``model.weights.npz``
-(keys as :mod:`engine.saving.weights_io`). ``load_model`` also reads real
-Keras 3 ``.keras`` files (weights in ``model.weights.h5``) and Keras 2 ``.h5``
-model files (``model_config`` / ``training_config`` attributes and
-``model_weights``), both with h5py.
+``.keras`` (any name but ``.h5`` / ``.hdf5``): Keras 3's zip archive, members ``config.json``
+(the Keras 3 model config, plus ``compile_config`` when the model is compiled),
+``metadata.json`` and ``model.weights.h5`` (Keras 3's weights layout); ``keras.saving.load_model``
+reads it. ``.h5`` / ``.hdf5``: the HDF5 model file Keras 2 and Keras 3 write (``model_config`` /
+``training_config`` attributes, weights by layer in ``model_weights``).
+``load_model`` reads both, from fitq or real Keras (a Keras 2 ``.h5`` with Keras 2's semantics),
+and the zips with ``model.weights.npz`` that earlier fitq versions wrote.
 The optimizer's state (slots, iteration count) is not saved.
 """
 from __future__ import annotations
@@ -54,12 +55,14 @@ def _deserialize_spec(spec, deserialize):
 def compile_config(model) -> dict:
     """What ``compile`` was given, in Keras 3's ``compile_config`` form."""
     metrics, weighted = model._compiled_metrics._user
-    return {"optimizer": optimizers_module.serialize(model.optimizer),
-            "loss": _serialize_spec(model.loss, losses_module.serialize),
-            "loss_weights": list(model._compiled_loss.weights),
-            "metrics": _serialize_spec(metrics, metrics_module.serialize),
-            "weighted_metrics": _serialize_spec(weighted, metrics_module.serialize),
-            "sample_weight_mode": model._sample_weight_mode}
+    config = {"optimizer": optimizers_module.serialize(model.optimizer),
+              "loss": _serialize_spec(model.loss, losses_module.serialize),
+              "loss_weights": list(model._compiled_loss.weights),
+              "metrics": _serialize_spec(metrics, metrics_module.serialize),
+              "weighted_metrics": _serialize_spec(weighted, metrics_module.serialize)}
+    if model._sample_weight_mode is not None:  # Keras 2's argument; Keras 3's compile does not take it
+        config["sample_weight_mode"] = model._sample_weight_mode
+    return config
 
 
 def compile_from_config(model, config: dict) -> None:
@@ -72,23 +75,47 @@ def compile_from_config(model, config: dict) -> None:
                   sample_weight_mode=config.get("sample_weight_mode"))
 
 
+def _metadata(model) -> dict:
+    return {"keras_version": model.keras_version or "3", "fitq_version": __version__,
+            "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
+
+
 def save_model(model, filepath, overwrite=True) -> None:
-    """Writes ``model`` (config, weights, compile settings) to the zip ``filepath``."""
+    """Writes ``model`` (config, weights, compile settings) to ``filepath``: ``.h5`` / ``.hdf5`` as HDF5, else ``.keras``."""
     filepath = os.fspath(filepath)
     if not overwrite and os.path.exists(filepath):
         raise ValueError(f"File {filepath!r} already exists and overwrite=False")
-    config = serialization.serialize_layer(model)
+    if filepath.endswith((".h5", ".hdf5")):
+        save_h5_model(model, filepath)
+        return
+    config = serialization.serialize_model(model)
     if model.compiled:
         config["compile_config"] = compile_config(model)
+    h5py = weights_io._h5py()
     buf = io.BytesIO()
-    np.savez(buf, **dict(zip(weights_io.weight_keys(model), model.get_weights())))
-    metadata = {"fitq_version": __version__, "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S")}
+    with h5py.File(buf, "w") as f:
+        weights_io.write_keras_h5(f, model)
     tmp = f"{filepath}.tmp"
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(METADATA, json.dumps(metadata))
+        zf.writestr(METADATA, json.dumps(_metadata(model)))
         zf.writestr(CONFIG, json.dumps(config))
-        zf.writestr(WEIGHTS_NPZ, buf.getvalue())
+        zf.writestr(WEIGHTS_H5, buf.getvalue())
     os.replace(tmp, filepath)
+
+
+def save_h5_model(model, filepath) -> None:
+    """Writes the HDF5 model file Keras writes for ``model.save("m.h5")``."""
+    with weights_io._atomic_h5(filepath) as f:
+        for key, value in _metadata(model).items():
+            f.attrs[key] = value
+        f.attrs["backend"] = "numpy"
+        config = serialization.serialize_model(model)
+        f.attrs["model_config"] = json.dumps({"class_name": config["class_name"], "config": config["config"]})
+        if model.compiled:
+            training = compile_config(model)
+            training["optimizer_config"] = training.pop("optimizer")
+            f.attrs["training_config"] = json.dumps(training)
+        weights_io.write_legacy_h5(f.create_group("model_weights"), model)
 
 
 def load_legacy_h5_model(filepath, compile=True):

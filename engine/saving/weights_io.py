@@ -1,6 +1,5 @@
-"""Weights files: fitq's ``.npz`` (keys "layer_name/weight_name", in ``get_weights`` order),
-Keras 3's ``.weights.h5`` (read and written with h5py when it is installed) and Keras 2's
-``.h5`` weights (read).
+"""Weights files: Keras 3's ``.weights.h5``, Keras 2's ``.h5`` weights (both read and written with
+h5py) and fitq's ``.npz`` (keys "layer_name/weight_name", in ``get_weights`` order) for other names.
 
 Keras 3's h5 layout: ``layers/<key>/vars/<i>``, where ``<key>`` is the layer's
 class name in snake case, numbered within its parent ("dense", "dense_1", ...;
@@ -10,11 +9,14 @@ the layer's variables in creation order, and nested models add
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
 
 from engine import naming
+
+_CELL_LAYERS = ("SimpleRNN", "LSTM", "GRU")
 
 
 # ---------------------------------------------------------------------- npz
@@ -37,23 +39,21 @@ def _check_overwrite(filepath, overwrite):
         raise ValueError(f"File {filepath!r} already exists and overwrite=False")
 
 
-def _has_h5py() -> bool:
-    try:
-        import h5py  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def save_weights(model, filepath, overwrite=True) -> None:
-    """Writes ``model``'s weights to ``filepath``: Keras 3 h5 for ``*.h5`` when h5py is installed, else ``.npz``.
+    """Writes ``model``'s weights to ``filepath`` in the format its name asks for.
 
-    :func:`load_weights` tells the two apart by their content, not their name.
+    ``*.weights.h5``: Keras 3's layout (``keras.Model.load_weights`` reads it); other ``*.h5`` /
+    ``*.hdf5``: Keras 2's (``layer_names`` / ``weight_names``, which Keras 2 and Keras 3 read);
+    anything else: fitq's ``.npz``. :func:`load_weights` tells them apart by their content.
     """
     filepath = os.fspath(filepath)
     _check_overwrite(filepath, overwrite)
-    if filepath.endswith(".h5") and _has_h5py():
+    if filepath.endswith(".weights.h5"):
         save_keras_h5(model, filepath)
+        return
+    if filepath.endswith((".h5", ".hdf5")):
+        with _atomic_h5(filepath) as f:
+            write_legacy_h5(f, model)
         return
     arrays = dict(zip(weight_keys(model), model.get_weights()))
     tmp = f"{filepath}.tmp"
@@ -117,11 +117,19 @@ def _is_h5(filepath) -> bool:
 
 
 def _h5py():
-    try:
-        import h5py
-    except ImportError as exc:
-        raise ValueError("Reading or writing Keras .h5 weights files needs h5py (pip install h5py)") from exc
+    import h5py
+
     return h5py
+
+
+@contextlib.contextmanager
+def _atomic_h5(filepath):
+    """An h5py file written to ``filepath + ".tmp"`` and renamed onto ``filepath`` when complete."""
+    h5py = _h5py()
+    tmp = f"{filepath}.tmp"
+    with h5py.File(tmp, "w") as f:
+        yield f
+    os.replace(tmp, filepath)
 
 
 def _h5_key(layer) -> str:
@@ -153,19 +161,26 @@ def _walk(layers, prefix):
             yield from _walk(layer.layers, f"{path}/layers")
 
 
+def _vars_group(path, layer) -> str:
+    """Where Keras 3 keeps a layer's variables: its recurrent layers keep them in their cell."""
+    return f"{path}/cell/vars" if type(layer).__name__ in _CELL_LAYERS else f"{path}/vars"
+
+
+def write_keras_h5(f, model) -> None:
+    """Writes ``model``'s variables into the open h5py file ``f`` in Keras 3's layout."""
+    f.create_group("layers")
+    f.create_group("vars").attrs["name"] = model.name
+    for path, layer in _walk(model.layers, "layers"):
+        f.require_group(f"{path}/vars").attrs["name"] = layer.name
+        group = f.require_group(_vars_group(path, layer))
+        for i, var in enumerate(_own_variables(layer)):
+            group.create_dataset(str(i), data=var.numpy())
+
+
 def save_keras_h5(model, filepath) -> None:
     """Writes a Keras 3 ``.weights.h5`` file that ``keras.Model.load_weights`` reads."""
-    h5py = _h5py()
-    tmp = f"{filepath}.tmp"
-    with h5py.File(tmp, "w") as f:
-        f.create_group("layers")
-        f.create_group("vars").attrs["name"] = model.name
-        for path, layer in _walk(model.layers, "layers"):
-            group = f.require_group(f"{path}/vars")
-            group.attrs["name"] = layer.name
-            for i, var in enumerate(_own_variables(layer)):
-                group.create_dataset(str(i), data=var.numpy())
-    os.replace(tmp, filepath)
+    with _atomic_h5(filepath) as f:
+        write_keras_h5(f, model)
 
 
 def load_keras_h5(model, filepath, skip_mismatch=False) -> None:
@@ -205,6 +220,34 @@ def _text(value) -> str:
     return value.decode("utf8") if isinstance(value, bytes) else str(value)
 
 
+def _legacy_weights(layer):
+    """A layer's weights in Keras's h5 order: trainable ones, then the others (a nested model's all together)."""
+    return list(layer.trainable_weights) + list(layer.non_trainable_weights)
+
+
+def write_legacy_h5(group, model) -> None:
+    """Writes ``model``'s weights into the h5py ``group`` in Keras 2's layout, which Keras 2 and 3 read.
+
+    ``group.attrs["layer_names"]`` lists every layer; each layer's group lists its ``weight_names``
+    (in :func:`_legacy_weights` order) and holds one dataset per name.
+    """
+    from engine import __version__
+
+    group.attrs["layer_names"] = [layer.name.encode("utf8") for layer in model.layers]
+    group.attrs["backend"] = "numpy"
+    group.attrs["keras_version"] = model.keras_version or "3"
+    group.attrs["fitq_version"] = __version__
+    for layer in model.layers:
+        g = group.create_group(layer.name)
+        names, seen = [], set()
+        for i, var in enumerate(_legacy_weights(layer)):
+            name = var.path if var.path not in seen else f"{var.path}_{i}"
+            seen.add(name)
+            names.append(name)
+            g.create_dataset(name, data=var.numpy())
+        g.attrs["weight_names"] = [n.encode("utf8") for n in names]
+
+
 def load_legacy_h5(model, filepath, skip_mismatch=False, by_name=False) -> None:
     """Reads Keras 2's h5 weights (``save_weights("x.h5")`` or the ``model_weights`` of a saved model).
 
@@ -229,11 +272,15 @@ def load_legacy_h5(model, filepath, skip_mismatch=False, by_name=False) -> None:
             raise ValueError(f"{filepath!r} holds weights for {len(stored)} layers, but the model has "
                              f"{len(targets)} layers with weights")
         pairs = [(layer, name, values) for layer, (name, values) in zip(targets, stored)]
+    updates = []
     for layer, name, values in pairs:
         shapes = [tuple(v.shape) for v in values]
-        if shapes != [w.shape for w in layer.weights]:
+        targets = _legacy_weights(layer)
+        if shapes != [w.shape for w in targets]:
             if skip_mismatch:
                 continue
-            raise ValueError(f"Layer {layer.name!r} has weight shapes {[w.shape for w in layer.weights]}, but "
+            raise ValueError(f"Layer {layer.name!r} has weight shapes {[w.shape for w in targets]}, but "
                              f"{filepath!r} holds {shapes} for layer {name!r}")
-        layer.set_weights(values)
+        updates.extend(zip(targets, values))
+    for var, value in updates:
+        var.assign(value)

@@ -322,7 +322,7 @@ def test_model_file_keeps_config_weights_and_compile_settings(tmp_path):
                   metrics={"out_a": ["accuracy"], "out_b": [engine.metrics.MeanAbsoluteError(name="mae")]})
     path = tmp_path / "m.keras"
     model.save(path)
-    assert {"config.json", "metadata.json", "model.weights.npz"} <= set(zipfile.ZipFile(path).namelist())
+    assert {"config.json", "metadata.json", "model.weights.h5"} <= set(zipfile.ZipFile(path).namelist())
     loaded = engine.load_model(path)
     x = arrays("two_output/x")[0]
     for a, b in zip(loaded.predict(x, verbose=0), model.predict(x, verbose=0), strict=True):
@@ -380,3 +380,38 @@ def test_loads_a_keras2_h5_model_file_compiled_and_its_weights():
     fresh = engine.model_from_json(MODELS["two_output"])
     fresh.load_weights(path, by_name=True)
     np.testing.assert_array_equal(fresh.get_layer("out_b").get_weights()[0], arrays("two_output/w")[4])
+
+
+def test_h5_model_file_round_trip_keeps_weights_compile_and_keras2_semantics(tmp_path):
+    """``model.save("m.h5")`` writes Keras's HDF5 model file; a Keras 2 model stays a Keras 2 one."""
+    import h5py
+
+    model = engine.load_model(Path(__file__).resolve().parents[1] / "fixtures/keras2/tf215/seed_cnn.h5")
+    model.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5") as f:
+        assert {"model_config", "training_config", "keras_version"} <= set(f.attrs)
+        assert [n.decode() if isinstance(n, bytes) else n for n in f["model_weights"].attrs["layer_names"]] == [l.name for l in model.layers]
+    loaded = engine.load_model(tmp_path / "m.h5")
+    assert loaded.keras_version == model.keras_version == "2.15.0"
+    x = np.random.default_rng(0).random((2, 20, 20, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.compiled and loaded.loss == "categorical_crossentropy"
+
+
+@pytest.mark.parametrize("name", ["w.weights.h5", "w.h5", "w.npz"])
+def test_weights_file_format_follows_its_name(tmp_path, name):
+    """``.weights.h5``: Keras 3's layout; other ``.h5``: Keras 2's; anything else: npz. Never a zip."""
+    import h5py
+
+    model = engine.model_from_json(MODELS["two_output"])
+    model.set_weights(arrays("two_output/w"))
+    model.save_weights(tmp_path / name)
+    assert not zipfile.is_zipfile(tmp_path / name) or name.endswith(".npz")
+    if name.endswith(".h5"):
+        with h5py.File(tmp_path / name) as f:
+            assert ("layers" in f) == name.endswith(".weights.h5")
+            assert ("layer_names" in f.attrs) == (not name.endswith(".weights.h5"))
+    other = engine.model_from_json(MODELS["two_output"])
+    other.load_weights(tmp_path / name)
+    for a, b in zip(other.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
