@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import errors
 from service.models_cache import ModelCache
-from service.routes import dashboard, datasets, health, jobs, sweeps
+from service.routes import dashboard, datasets, health, jobs, model_files, sweeps
 from service.routes.health import fitq_version
 from worker import lifecycle
 from worker import sweeps as worker_sweeps
@@ -66,6 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Training jobs over HTTP: Keras model JSON in, History and predictions out.")
     app.state.settings = settings or get_settings()
     errors.install(app)
-    for module in (health, datasets, jobs, sweeps, dashboard):
+    for module in (health, datasets, jobs, model_files, sweeps, dashboard):
         app.include_router(module.router)
     return app

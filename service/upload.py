@@ -21,9 +21,10 @@ from worker.store import Store
 class _FilePart:
     """Collects headers of the current part and writes the ``file`` part's bytes to ``target``."""
 
-    def __init__(self, target: Path, limit: int):
+    def __init__(self, target: Path, limit: int, check_name=dataset_format):
         self.target = target
         self.limit = limit
+        self.check_name = check_name
         self.filename: str | None = None
         self.size = 0
         self._out = None
@@ -55,7 +56,7 @@ class _FilePart:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         if options.get(b"name") == b"file" and self.filename is None:
             self.filename = (options.get(b"filename") or b"").decode("utf-8", "replace")
-            dataset_format(self.filename)
+            self.check_name(self.filename)
             self._in_file = True
             self._out = open(self.target, "wb")
 
@@ -77,16 +78,19 @@ class _FilePart:
             self._out.close()
 
 
-async def receive_file(request: Request, store: Store, limit: int) -> tuple[Path, str]:
-    """Streams the ``file`` field of a multipart request to the store's temp area: ``(path, filename)``."""
+async def receive_file(request: Request, store: Store, limit: int, check_name=dataset_format) -> tuple[Path, str]:
+    """Streams the ``file`` field of a multipart request to the store's temp area: ``(path, filename)``.
+
+    ``check_name(filename)`` raises for a file name whose format the endpoint does not read.
+    """
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in options:
-        raise InvalidInput("send the dataset as multipart/form-data with a 'file' field", field="file")
+        raise InvalidInput("send the file as multipart/form-data with a 'file' field", field="file")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise TooLarge(f"the upload ({declared} bytes) is larger than the limit of {limit} bytes", field="file")
     target = store.temp_path(".upload")
-    part = _FilePart(target, limit)
+    part = _FilePart(target, limit, check_name)
     parser = MultipartParser(options[b"boundary"], part.callbacks())
     try:
         async for chunk in request.stream():

@@ -1,14 +1,14 @@
 """``/v1/jobs``: submit, list, get, History, Server-Sent Events, cancel, model, weights, predict, evaluate."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from service import serving
+from service import keras_files, serving
 from service.deps import ConnDep, RecordsDep, SettingsDep, StoreDep, TenantDep, job_of_tenant
 from service.schemas import History, Job, JobList
 from service.validation import check_job
@@ -91,9 +91,13 @@ def cancel(job_id: str, records: RecordsDep, conn: ConnDep, tenant: TenantDep) -
 
 
 @router.get("/{job_id}/model")
-def model_json(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep) -> JSONResponse:
-    """The model's Keras JSON (as trained, or as submitted while the job has not finished)."""
+def model_json(job_id: str, records: RecordsDep, store: StoreDep, tenant: TenantDep,
+               format: Literal["json", "keras", "h5"] = "json"):
+    """The model's Keras JSON (as trained, or as submitted while the job has not finished); with
+    ``format=keras`` / ``h5`` the finished model as a ``.keras`` / ``.h5`` file that Keras loads."""
     job_of_tenant(records, job_id, tenant)
+    if format != "json":
+        return keras_files.model_file_response(store, job_id, format)
     if store.has(job_id, layout.MODEL):
         return JSONResponse(store.read_json(store.job_file(job_id, layout.MODEL)))
     if not store.has(job_id, layout.SPEC):
