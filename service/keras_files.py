@@ -18,11 +18,13 @@ from pathlib import Path
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse
 
+from worker import layout
 from worker.errors import Conflict, InvalidInput
-from worker.models import load_trained
+from worker.models import check_size, load_trained
 from worker.records import Records
 from worker.settings import Settings
-from worker.spec import code_layers, parse_spec
+from worker.spec import JobSpec
+from worker.status import JobKind, JobStatus
 from worker.store import Store
 
 FORMATS = {".h5": "h5", ".hdf5": "h5", ".keras": "keras"}
@@ -88,6 +90,7 @@ def _check_h5(path: Path) -> dict:
 def read_model_file(path: Path, filename: str, settings: Settings):
     """The engine model in an uploaded Keras file, checked as the module docstring says; 422 otherwise."""
     from engine import load_model  # noqa: PLC0415 - the engine is imported where models are built
+    from engine.saving.code_layers import first_code_layer  # noqa: PLC0415
 
     fmt = model_file_format(filename)
     with open(path, "rb") as f:
@@ -95,13 +98,15 @@ def read_model_file(path: Path, filename: str, settings: Settings):
     if is_h5 != (fmt == "h5"):
         raise InvalidInput(f"{filename!r} is not a {'HDF5' if fmt == 'h5' else '.keras zip'} file", field="file")
     config = _check_h5(path) if fmt == "h5" else _check_keras_zip(path, settings)
-    where = code_layers(config, "file")
+    where = first_code_layer(config, "file")
     if where:
         raise InvalidInput("Lambda layers carry Python code, which fitq never runs", field=where)
     try:
-        return load_model(path, compile=False)
+        model = load_model(path, compile=False)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OSError) as exc:
         raise InvalidInput(f"the model file does not load: {type(exc).__name__}: {exc}", field="file") from exc
+    check_size(model, settings.max_params, settings.max_layers, field="file")
+    return model
 
 
 def import_model_file(store: Store, records: Records, path: Path, filename: str, tenant: str, job_id: str,
@@ -113,18 +118,17 @@ def import_model_file(store: Store, records: Records, path: Path, filename: str,
         path.unlink(missing_ok=True)
     model_json = json.loads(model.to_json())
     store.save_weights(job_id, model.get_weights())
-    store.write_json(store.job_file(job_id, "model.json"), model_json)
-    records.create(job_id, tenant, "import", filename[:200])
-    records.transition(job_id, ["queued"], "succeeded", finished_at=time.time())
+    store.write_json(store.job_file(job_id, layout.MODEL), model_json)
+    records.create(job_id, tenant, JobKind.IMPORT, filename[:200])
+    records.transition(job_id, [JobStatus.QUEUED], JobStatus.SUCCEEDED, finished_at=time.time())
     return {**records.get(job_id), "model": model_json, "keras_version": model.keras_version}
 
 
 def export_model(store: Store, job_id: str, fmt: str) -> Path:
     """A temporary ``.keras`` / ``.h5`` file of a finished job's model (compiled as its spec says)."""
-    if not store.job_file(job_id, "weights.npz").is_file():
+    if not store.has(job_id, layout.WEIGHTS):
         raise Conflict(f"job {job_id!r} has no trained model yet", field="id")
-    spec_path = store.job_file(job_id, "spec.json")
-    compile_spec = parse_spec(store.read_json(spec_path)).compile if spec_path.is_file() else None
+    compile_spec = store.read_spec(job_id, JobSpec).compile if store.has(job_id, layout.SPEC) else None
     model = load_trained(store, job_id, compile_spec)
     target = store.temp_path(f".{fmt}")
     model.save(target)

@@ -25,7 +25,9 @@ ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 class JobKind(StrEnum):
-    """What a job does: ``train`` a model, or ``predict`` a dataset with a trained one."""
+    """What a job does: ``train`` a model, ``predict`` a dataset with a trained one, or ``import`` a
+    Keras model file (finished when it is created; never queued)."""
 
     TRAIN = "train"
     PREDICT = "predict"
+    IMPORT = "import"
