@@ -83,3 +83,22 @@ def test_every_key_tf_keras_writes_is_read(name):
     model = engine.model_from_json(json.dumps(config))
     model.set_weights(weights)
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_keras2_0_recurrent_defaults_when_keys_are_missing():
+    """Keras 2.0-2.3 files may lack keys tf.keras always writes: Keras 2's defaults then apply
+    (GRU ``reset_after=False``, ``recurrent_activation="hard_sigmoid"``); a Keras 3 file gets Keras 3's."""
+    from engine.activations import Keras2Activation
+
+    def gru(version):
+        config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+            {"class_name": "GRU", "config": {"name": "g", "units": 2, "batch_input_shape": [None, 3, 4]}}]}}
+        if version:
+            config["keras_version"] = version
+        return engine.model_from_json(json.dumps(config)).layers[0]
+
+    old = gru("2.1.6")
+    assert old.reset_after is False and isinstance(old.recurrent_activation, Keras2Activation)
+    assert old.recurrent_activation.name == "hard_sigmoid"
+    new = gru("3.3.3")
+    assert new.reset_after is True and new.recurrent_activation.name == "sigmoid"
