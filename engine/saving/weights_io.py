@@ -4,8 +4,9 @@ h5py) and fitq's ``.npz`` (keys "layer_name/weight_name", in ``get_weights`` ord
 Keras 3's h5 layout: ``layers/<key>/vars/<i>``, where ``<key>`` is the layer's
 class name in snake case, numbered within its parent ("dense", "dense_1", ...;
 a Functional model is "functional", a Sequential "sequential"), ``<i>`` counts
-the layer's variables in creation order, and nested models add
-``layers/<key>/layers/...``.
+the layer's variables in creation order; recurrent layers keep theirs in
+``<key>/cell/vars``, wrappers nest their layers (``forward_layer`` / ``backward_layer``,
+``layer``) and nested models add ``layers/<key>/layers/...`` (see :func:`_walk`).
 """
 from __future__ import annotations
 
@@ -149,31 +150,46 @@ def _own_variables(layer):
 
 
 def _walk(layers, prefix):
-    """(group path, layer) for every layer and nested layer, as Keras 3's saving walks them."""
+    """(vars group path, layer, its own variables) for every layer and nested layer, as Keras 3's
+    saving nests them: ``<key>/vars``; a recurrent layer's variables in ``<key>/cell/vars``; a
+    Bidirectional's layers under ``forward_layer`` / ``backward_layer``, a TimeDistributed's under
+    ``layer``, a nested model's under ``layers``."""
     counts = {}
     for layer in layers:
         base = _h5_key(layer)
         n = counts.get(base, 0)
         counts[base] = n + 1
-        path = f"{prefix}/{base}" if n == 0 else f"{prefix}/{base}_{n}"
-        yield path, layer
-        if hasattr(layer, "inputs") and hasattr(layer, "layers"):
-            yield from _walk(layer.layers, f"{path}/layers")
+        yield from _groups(f"{prefix}/{base}" if n == 0 else f"{prefix}/{base}_{n}", layer)
 
 
-def _vars_group(path, layer) -> str:
-    """Where Keras 3 keeps a layer's variables: its recurrent layers keep them in their cell."""
-    return f"{path}/cell/vars" if type(layer).__name__ in _CELL_LAYERS else f"{path}/vars"
+def _groups(path, layer):
+    kind = type(layer).__name__
+    if hasattr(layer, "inputs") and hasattr(layer, "layers"):
+        yield f"{path}/vars", layer, []
+        yield from _walk(layer.layers, f"{path}/layers")
+    elif kind == "Bidirectional":
+        yield f"{path}/vars", layer, []
+        yield from _groups(f"{path}/forward_layer", layer.forward_layer)
+        yield from _groups(f"{path}/backward_layer", layer.backward_layer)
+    elif kind == "TimeDistributed":
+        yield f"{path}/vars", layer, []
+        yield from _groups(f"{path}/layer", layer.layer)
+    elif kind in _CELL_LAYERS:
+        yield f"{path}/vars", layer, []
+        yield f"{path}/cell/vars", layer, _own_variables(layer)
+    else:
+        yield f"{path}/vars", layer, _own_variables(layer)
 
 
 def write_keras_h5(f, model) -> None:
     """Writes ``model``'s variables into the open h5py file ``f`` in Keras 3's layout."""
     f.create_group("layers")
     f.create_group("vars").attrs["name"] = model.name
-    for path, layer in _walk(model.layers, "layers"):
-        f.require_group(f"{path}/vars").attrs["name"] = layer.name
-        group = f.require_group(_vars_group(path, layer))
-        for i, var in enumerate(_own_variables(layer)):
+    for path, layer, own in _walk(model.layers, "layers"):
+        group = f.require_group(path)
+        group.attrs["name"] = layer.name if not path.endswith("/cell/vars") else (
+            f"{naming.to_snake_case(type(layer).__name__)}_cell")
+        for i, var in enumerate(own):
             group.create_dataset(str(i), data=var.numpy())
 
 
@@ -190,13 +206,12 @@ def load_keras_h5(model, filepath, skip_mismatch=False) -> None:
         if "layers" not in f:
             raise ValueError(f"{filepath!r} is not a Keras 3 weights file (no 'layers' group)")
         updates = []
-        for path, layer in _walk(model.layers, "layers"):
-            own = _own_variables(layer)
+        for path, layer, own in _walk(model.layers, "layers"):
             if not own:
                 continue
-            # Keras 3 recurrent layers keep their variables in their cell.
-            group = next((f[g] for g in (f"{path}/vars", f"{path}/cell/vars") if g in f and len(f[g]) == len(own)),
-                         f.get(f"{path}/vars"))
+            # Files from earlier fitq versions kept a recurrent layer's variables beside its cell.
+            other = path.replace("/cell/vars", "/vars") if path.endswith("/cell/vars") else path
+            group = next((f[g] for g in (path, other) if g in f and len(f[g]) == len(own)), f.get(path))
             if group is None or len(group) != len(own):
                 if skip_mismatch:
                     continue
