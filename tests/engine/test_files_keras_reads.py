@@ -82,3 +82,12 @@ def test_fitq_still_writes_what_keras3_read(name, tmp_path):
     assert _h5_layout(HERE / f"{name}.h5") == _h5_layout(tmp_path / "m.h5")
     with h5py.File(HERE / f"{name}.h5") as a, h5py.File(tmp_path / "m.h5") as b:
         assert json.loads(a.attrs["model_config"]) == json.loads(b.attrs["model_config"])
+
+
+def test_fitq_reads_keras3_weights_of_wrapped_and_recurrent_layers():
+    """``keras3_recurrent_wrappers.weights.h5``, written by real Keras 3: Bidirectional, TimeDistributed, GRU, SimpleRNN."""
+    config = json.loads(zipfile.ZipFile(HERE / "recurrent_wrappers.keras").read("config.json"))
+    model = engine.models.model_from_json(json.dumps(config))
+    model.load_weights(HERE / "keras3_recurrent_wrappers.weights.h5")
+    with np.load(HERE / "keras3_recurrent_wrappers.npz") as data:
+        np.testing.assert_allclose(model.predict(data["x0"], verbose=0), data["predict0"], rtol=1e-5, atol=1e-6)
