@@ -162,6 +162,9 @@ class Bidirectional(_Wrapper):
         config["name"] = name
         config["go_backwards"] = go_backwards
         config.pop("batch_input_shape", None)
+        for key in ("activation", "recurrent_activation"):  # the functions themselves (a Keras 2 model's too)
+            if key in config:
+                config[key] = getattr(layer, key)
         return type(layer).from_config(config)
 
     def _wrapped(self):
