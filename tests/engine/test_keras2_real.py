@@ -102,3 +102,11 @@ def test_keras2_0_recurrent_defaults_when_keys_are_missing():
     assert old.recurrent_activation.name == "hard_sigmoid"
     new = gru("3.3.3")
     assert new.reset_after is True and new.recurrent_activation.name == "sigmoid"
+
+
+def test_keras2_weights_file_of_a_nested_model_with_batchnorm():
+    """Keras 2's ``save_weights("w.h5")``: a nested model's weights are its trainable ones, then the moving statistics."""
+    model = engine.model_from_json((HERE / "nested_bn.json").read_text())
+    model.load_weights(HERE / "nested_bn.h5")
+    with np.load(HERE / "nested_bn.npz") as data:
+        np.testing.assert_allclose(model.predict(data["x0"], verbose=0), data["predict0"], rtol=1e-5, atol=1e-6)
