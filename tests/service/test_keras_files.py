@@ -13,6 +13,7 @@ import engine
 from tests.service.helpers import dense_spec, regression_arrays
 
 TF215 = Path(__file__).resolve().parents[1] / "fixtures" / "keras2" / "tf215"
+KERAS3 = Path(__file__).resolve().parents[1] / "fixtures" / "keras" / "core"
 
 
 def _upload(api, name: str, content: bytes):
@@ -131,3 +132,16 @@ def test_untrusted_model_files_are_refused_with_422(api, tmp_path):
         assert answer.status_code == 422, (what, answer.text)
         assert answer.json()["error"]["field"].startswith("file"), what
     assert _upload(api, "m.keras", _keras_zip(good)).status_code == 201
+
+
+def test_keras3_keras_file_imports_with_keras3_semantics(api, tmp_path):
+    """A ``.keras`` written by real Keras 3: imported as it is, its weights downloadable as a .h5 model."""
+    answer = _upload(api, "two_output.keras", (KERAS3 / "keras_two_output.keras").read_bytes())
+    assert answer.status_code == 201, answer.text
+    imported = answer.json()
+    assert imported["keras_version"] is None and "keras_version" not in imported["model"]
+    original = engine.load_model(KERAS3 / "keras_two_output.keras", compile=False)
+    got = api.http.get(f"/v1/jobs/{imported['id']}/model", params={"format": "h5"})
+    model = _load(got.content, ".h5", tmp_path)
+    for a, b in zip(model.get_weights(), original.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
