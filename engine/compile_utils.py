@@ -10,30 +10,7 @@ from __future__ import annotations
 from engine import backend
 from engine import losses as losses_module
 from engine import metrics as metrics_module
-
-
-def _per_output(value, output_names, what, allow_missing):
-    """``value`` spread over outputs: a single value for all, a list by position, a dict by name."""
-    n = len(output_names)
-    if isinstance(value, dict):
-        unknown = [k for k in value if k not in output_names]
-        if unknown:
-            raise ValueError(
-                f"Unknown entry in {what} dictionary: {unknown[0]!r}. Only expected the following keys: {output_names}"
-            )
-        if not allow_missing:
-            missing = [k for k in output_names if k not in value]
-            if missing:
-                raise ValueError(f"Expected keys {output_names} in {what} dict, but found {list(value)}")
-        return [value.get(k) for k in output_names]
-    if isinstance(value, (list, tuple)):
-        if len(value) != n:
-            raise ValueError(
-                f"When passing a list as {what}, it should have one entry per model output. The model has {n} "
-                f"output(s) ({output_names}), but you passed {what}={value!r}"
-            )
-        return list(value)
-    return [value] * n
+from engine.structure import by_name
 
 
 def match_rank(values, weights):
@@ -58,14 +35,10 @@ class CompiledLoss:
     def __init__(self, loss, loss_weights, output_names):
         self.output_names = list(output_names)
         self._user_loss = loss
-        specs = _per_output(loss, self.output_names, "loss", allow_missing=True)
-        if loss_weights is None:
-            weights = [1.0] * len(specs)
-        elif isinstance(loss_weights, (int, float)) and len(specs) == 1:
-            weights = [float(loss_weights)]
-        else:
-            weights = [1.0 if w is None else float(w)
-                       for w in _per_output(loss_weights, self.output_names, "loss_weights", allow_missing=True)]
+        specs = by_name(loss, self.output_names, "loss", allow_missing=True, one_for_all=True)
+        weights = [1.0] * len(specs) if loss_weights is None else [
+            1.0 if w is None else float(w)
+            for w in by_name(loss_weights, self.output_names, "loss_weights", allow_missing=True, one_for_all=True)]
         self._specs = specs
         self.weights = weights
         self.losses = None
@@ -135,11 +108,11 @@ class CompiledMetrics:
         if not metrics:
             return [[] for _ in self.output_names]
         if isinstance(metrics, dict):
-            per = _per_output(metrics, self.output_names, what, allow_missing=True)
+            per = by_name(metrics, self.output_names, what, allow_missing=True)
         elif isinstance(metrics, (list, tuple)) and len(self.output_names) > 1 and any(
             isinstance(m, (list, tuple)) or m is None for m in metrics
         ):
-            per = _per_output(list(metrics), self.output_names, what, allow_missing=True)
+            per = by_name(list(metrics), self.output_names, what, allow_missing=True)
         elif isinstance(metrics, (list, tuple)):
             per = [list(metrics)] * len(self.output_names)
         else:

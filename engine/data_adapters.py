@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from engine import random as engine_random
+from engine.structure import by_name
 
 
 def _as_array(a, what):
@@ -28,38 +29,24 @@ def _as_array(a, what):
 
 
 def flatten_by_names(data, names, what):
-    """``data`` (one array, a list by position, or a dict by name) as a list ordered like ``names``.
+    """``data`` (one array, a list by position, or a dict by name) as arrays ordered like ``names``.
 
-    Raises ValueError naming the missing / unexpected entry or the count mismatch.
+    For a one-name model a list of numbers is one array written as nested lists; ``sample_weight``
+    may leave outputs out (None) or give one array for all of them. Raises
+    :class:`~engine.structure.StructureError` naming the entry at fault.
     """
     if data is None:
         return None
-    n = len(names)
-    if isinstance(data, dict):
-        unknown = [k for k in data if k not in names]
-        if unknown:
-            raise ValueError(
-                f"Unknown entry in {what} dictionary: {unknown[0]!r}. Only expected the following keys: {names}"
-            )
-        missing = [k for k in names if k not in data]
-        if missing and what != "sample_weight":
-            raise ValueError(f"No data provided for {what[:-1] if what.endswith('s') else what} {missing[0]!r}. "
-                             f"Need data for each key in: {names}")
-        return [_as_array(data.get(k), f"{what} {k!r}") for k in names]
-    if isinstance(data, (list, tuple)) and not (n == 1 and not _is_array_list(data)):
-        if len(data) != n:
-            raise ValueError(
-                f"Error when checking model {what}: the model expects {n} {what} ({names}), but received a list "
-                f"of {len(data)} arrays"
-            )
-        return [_as_array(a, f"{what} {k!r}") for a, k in zip(data, names)]
-    if n != 1 and what != "sample_weight":
-        raise ValueError(
-            f"Error when checking model {what}: the model expects {n} {what} ({names}), but received a single array"
-        )
-    if n != 1:
-        return [_as_array(data, f"{what} {k!r}") for k in names]
-    return [_as_array(data, f"{what} {names[0]!r}")]
+    names = list(names)
+    optional = what == "sample_weight"
+
+    def is_one(value):
+        if isinstance(value, dict):
+            return False
+        return not isinstance(value, (list, tuple)) or (len(names) == 1 and not _is_array_list(value))
+
+    values = by_name(data, names, what, is_one=is_one, allow_missing=optional, one_for_all=optional)
+    return [_as_array(v, f"{what} {k!r}") for v, k in zip(values, names)]
 
 
 def _is_array_list(data):

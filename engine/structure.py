@@ -30,6 +30,8 @@ def by_name(value: Any, names: Sequence[str], what: str, *, is_one: Callable[[An
             allow_missing: bool = False, one_for_all: bool = False) -> list:
     """``value`` as a list ordered like ``names``.
 
+    ``is_one`` is asked first, so a caller may count some dicts or lists as one value.
+
     - one value (``is_one(value)``): ``[value]`` for one name; ``[value] * len(names)`` when
       ``one_for_all`` (a loss for every output, as Keras 2 does); an error otherwise.
     - a list or tuple: by position; its length must be ``len(names)``.
@@ -38,6 +40,11 @@ def by_name(value: Any, names: Sequence[str], what: str, *, is_one: Callable[[An
     """
     names = list(names)
     n = len(names)
+    if is_one(value):
+        if n == 1 or one_for_all:
+            return [value] * n
+        raise StructureError(f"{what}: got one value, the model has {n} ({', '.join(names)}): "
+                             "give a list by position or a dict by name")
     if isinstance(value, dict):
         for key in value:
             if key not in names:
@@ -47,16 +54,11 @@ def by_name(value: Any, names: Sequence[str], what: str, *, is_one: Callable[[An
             raise StructureError(f"{what}: nothing given for {', '.join(map(repr, missing))} "
                                  f"(the model has: {', '.join(names)})")
         return [value.get(k) for k in names]
-    if not is_one(value):
-        value = list(value)
-        if len(value) != n:
-            raise StructureError(f"{what}: got a list of {len(value)}, the model has {n} "
-                                 f"({', '.join(names)}): give one entry per name, or a dict by name")
-        return value
-    if n == 1 or one_for_all:
-        return [value] * n
-    raise StructureError(f"{what}: got one value, the model has {n} ({', '.join(names)}): "
-                         "give a list by position or a dict by name")
+    value = list(value)
+    if len(value) != n:
+        raise StructureError(f"{what}: got a list of {len(value)}, the model has {n} "
+                             f"({', '.join(names)}): give one entry per name, or a dict by name")
+    return value
 
 
 def sample_shape_fits(actual: Sequence[int], expected: Sequence[int | None]) -> bool:

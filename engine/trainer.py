@@ -16,6 +16,7 @@ from engine.compile_utils import CompiledLoss, CompiledMetrics
 from engine.data_adapters import ArrayDataAdapter, get_adapter, split_validation, standardize_arrays
 from engine.legacy import keras1_arguments
 from engine.saving import keras2
+from engine.structure import StructureError, sample_shape_fits
 
 
 def _should_validate(epoch, validation_freq):
@@ -167,13 +168,11 @@ class Trainer:
         return out
 
     def _check_inputs(self, xs):
-        for i, (t, x) in enumerate(zip(self.inputs, xs)):
-            expected = t.shape
-            if x.ndim != len(expected) or any(e is not None and e != d for e, d in zip(expected[1:], x.shape[1:])):
-                name = self.input_names[i]
-                raise ValueError(
+        for name, t, x in zip(self.input_names, self.inputs, xs):
+            if not sample_shape_fits(x.shape[1:], t.shape[1:]):
+                raise StructureError(
                     f"Input {name!r} of model {self.name!r} is incompatible with the data: expected shape "
-                    f"{expected}, but the data has shape {tuple(x.shape)}"
+                    f"{t.shape}, but the data has shape {tuple(x.shape)}", name
                 )
 
     def _check_targets(self, ys, preds):

@@ -229,28 +229,6 @@ class FunctionalGraph(Layer):
             var.assign(value)
 
     # ------------------------------------------------------------- execution
-    def _flat_inputs(self, inputs):
-        """Model inputs as a flat list in ``self.inputs`` order (from an array, list or dict by name)."""
-        n = len(self.inputs)
-        if isinstance(inputs, dict):
-            names = self.input_names
-            missing = [k for k in names if k not in inputs]
-            if missing:
-                raise ValueError(f"Missing data for input {missing[0]!r}. Expected the following keys: {names}")
-            unknown = [k for k in inputs if k not in names]
-            if unknown:
-                raise ValueError(f"Unknown entry {unknown[0]!r} in the input data. Expected the following keys: {names}")
-            return [inputs[k] for k in names]
-        if isinstance(inputs, (list, tuple)):
-            if len(inputs) != n:
-                raise ValueError(
-                    f"Model {self.name!r} expects {n} input(s), but it received {len(inputs)} input arrays."
-                )
-            return list(inputs)
-        if n != 1:
-            raise ValueError(f"Model {self.name!r} expects {n} inputs ({self.input_names}), but it received 1 input array.")
-        return [inputs]
-
     def _pack_outputs(self, flat):
         if self._output_kind == "single":
             return flat[0]

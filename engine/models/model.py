@@ -5,6 +5,7 @@ import numpy as np
 
 from engine import backend, naming
 from engine.models.functional import FunctionalGraph
+from engine.structure import by_name
 from engine.trainer import Trainer
 
 
@@ -64,7 +65,7 @@ class Model(Trainer, FunctionalGraph):
         if graph.is_symbolic(inputs):
             return graph.call_symbolic(self, inputs, *args, **kwargs)
         training = bool(kwargs.pop("training", False))
-        flat = self._flat_inputs(inputs)
+        flat = by_name(inputs, self.input_names, f"inputs of model {self.name!r}")
         outs, _, _ = self.run_graph(self._to_device(flat, [t.dtype for t in self.inputs]), training=training,
                                     need_backprop=False)
         self._collect_activity_losses()

@@ -110,7 +110,7 @@ def test_wrong_input_count_and_shape_name_the_input():
     a, b = Input(shape=(3,), name="first"), Input(shape=(2,), name="second")
     model = Model([a, b], layers.Dense(1)(layers.concatenate([a, b])))
     model.compile("sgd", "mse")
-    with pytest.raises(ValueError, match="2 input"):
+    with pytest.raises(ValueError, match=r"got one value, the model has 2 \(first, second\)"):
         model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
     with pytest.raises(ValueError, match="'second'"):
         model.fit([np.ones((4, 3)), np.ones((4, 5))], np.ones((4, 1)), verbose=0)

@@ -278,7 +278,7 @@ def test_malformed_batches_name_what_was_yielded():
         while True:
             yield [np.zeros((4, 1), np.float32), np.zeros((4, 1), np.float32)], to_categorical([0, 1, 0, 1], 2)
 
-    with pytest.raises(ValueError, match=r"expects 1 inputs.*Found: a tuple of 2 \(a list of 2"):
+    with pytest.raises(ValueError, match=r"got a list of 2, the model has 1 \(.*Found: a tuple of 2 \(a list of 2"):
         classifier().fit(two_inputs(), steps_per_epoch=2, verbose=0, workers=2)
 
     def mismatched():
