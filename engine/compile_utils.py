@@ -34,7 +34,6 @@ class CompiledLoss:
 
     def __init__(self, loss, loss_weights, output_names):
         self.output_names = list(output_names)
-        self._user_loss = loss
         specs = by_name(loss, self.output_names, "loss", allow_missing=True, one_for_all=True)
         weights = [1.0] * len(specs) if loss_weights is None else [
             1.0 if w is None else float(w)

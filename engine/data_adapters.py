@@ -108,10 +108,6 @@ class ArrayDataAdapter:
             return int(self._steps)
         return math.ceil(self.num_samples / self.batch_size)
 
-    @property
-    def batches_per_pass(self) -> int:
-        return math.ceil(self.num_samples / self.batch_size)
-
     def _take(self, arrays, idx):
         if arrays is None:
             return None

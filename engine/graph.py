@@ -55,9 +55,6 @@ class Node:
     def is_input(self) -> bool:
         return not self.input_tensors
 
-    def pack_inputs(self, values):
-        return values[0] if self.single_input else list(values)
-
     def unpack_outputs(self, outputs):
         return [outputs] if self.single_output else list(outputs)
 

@@ -147,7 +147,6 @@ class FunctionalGraph(Layer):
         if not self.outputs:
             raise ValueError("`outputs` argument cannot be empty.")
         self._run_order, self._layers = map_graph(self.inputs, self.outputs)
-        self._tensor_consumers = collections.Counter(id(t) for n in self._run_order for t in n.input_tensors)
         self._plan = None
         self.built = True
 
