@@ -3,6 +3,8 @@
     from engine import Sequential, Model, Input, layers, optimizers, losses, metrics, callbacks
     from engine import model_from_json
 """
+__version__ = "0.1.0"  # before the imports: engine.saving.model_file writes it into model files
+
 from engine import activations, allocator, backend, callbacks, constraints, initializers, layers, losses, metrics
 from engine import optimizers, regularizers, utils
 from engine.graph import Input
@@ -10,8 +12,6 @@ from engine.models import Model, Sequential, load_model, model_from_json
 from engine.random import set_random_seed
 
 allocator.keep_freed_memory()
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints", "initializers",

@@ -62,6 +62,8 @@ class Node:
 class InputLayer(Layer):
     """The layer behind ``Input``: holds the input's shape and dtype; no computation."""
 
+    config_is_keras3 = True
+
     def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
                  input_tensor=None, name=None, input_shape=None, batch_input_shape=None, ragged=None,
                  optional=False, **kwargs):

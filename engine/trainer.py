@@ -13,7 +13,7 @@ from engine import callbacks as callbacks_module
 from engine import metrics as metrics_module
 from engine import optimizers as optimizers_module
 from engine.compile_utils import CompiledLoss, CompiledMetrics
-from engine.data_adapters import ArrayDataAdapter, get_adapter, split_validation, standardize_arrays
+from engine.data_adapters import ArrayDataAdapter, get_adapter, is_stream, split_validation, standardize_arrays
 from engine.legacy import keras1_arguments
 from engine.saving import keras2
 from engine.structure import StructureError, sample_shape_fits
@@ -478,6 +478,4 @@ class Trainer:
 
 def _is_batchlike(validation_data):
     """A (x, y) tuple whose first item is itself a generator/Sequence is not an array tuple."""
-    from engine.data_adapters import is_stream
-
     return is_stream(validation_data[0])

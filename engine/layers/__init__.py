@@ -4,7 +4,7 @@ from engine.layers.base import Layer
 from engine.layers.core import Activation, Dense, Dropout, Flatten, Permute, RepeatVector, Reshape
 from engine.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add,
                                  average, concatenate, dot, maximum, minimum, multiply, subtract)
-from engine.layers.registry import get_class, register
+from engine.saving.layer_registry import get_class, register
 from engine.layers.activation_layers import ELU, PReLU, ReLU, LeakyReLU, Softmax
 from engine.layers.convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Convolution1D,
                                          Convolution2D, Deconv2D, Deconvolution1D, Deconvolution2D,
@@ -21,12 +21,11 @@ from engine.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D
 from engine.layers.recurrent import GRU, LSTM, SimpleRNN
 from engine.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from engine.layers.wrappers import Bidirectional, TimeDistributed
+from engine.saving.serialization import deserialize_layer
 
 register(InputLayer)
 
 
 def deserialize(config, custom_objects=None):
     """A layer from ``{"class_name", "config"}`` (Keras 3 or Keras 2 form)."""
-    from engine.saving.serialization import deserialize_layer
-
     return deserialize_layer(config)

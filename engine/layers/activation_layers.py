@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from engine import activations, backend, constraints, initializers, regularizers
 from engine.layers.base import Layer
-from engine.layers.registry import register
+from engine.saving.layer_registry import register
 
 
 class _ElementwiseActivation(Layer):

@@ -39,6 +39,11 @@ class Layer:
 
     supports_masking = False
     skips_input_grad = False
+    # How a saved config names the class: (module, class_name, registered_name) for models, which
+    # read their own configs; None for a built-in layer ("keras.layers", its class name, None).
+    saved_as = None
+    # Whether get_config() is in Keras 3's form already (models, InputLayer) or is converted on saving.
+    config_is_keras3 = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  batch_input_shape=None, batch_size=None, input_dim=None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from engine import activations, backend, constraints, initializers, kernels, legacy, regularizers
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
-from engine.layers.registry import register
+from engine.saving.layer_registry import register
 
 
 def _ser(module, value):

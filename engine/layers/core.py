@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from engine import activations, backend, constraints, initializers, regularizers
+from engine import random as engine_random
 from engine.layers.base import Layer
-from engine.layers.registry import register
+from engine.saving.layer_registry import register
 
 
 @register
@@ -127,8 +128,6 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
         self.seed = seed
-        from engine import random as engine_random
-
         self._rng = engine_random.generator(seed)
 
     def compute_output_shape(self, input_shape):

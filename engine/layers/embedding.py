@@ -6,7 +6,7 @@ from scipy import sparse
 
 from engine import backend, constraints, initializers, regularizers
 from engine.layers.base import Layer
-from engine.layers.registry import register
+from engine.saving.layer_registry import register
 
 
 def _row_sums(rows, values, n_rows):

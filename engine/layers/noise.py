@@ -11,7 +11,7 @@ from engine import random as engine_random
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
 from engine.layers.core import Dropout
-from engine.layers.registry import register
+from engine.saving.layer_registry import register
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946

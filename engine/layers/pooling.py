@@ -12,7 +12,7 @@ import numpy as np
 from engine import backend, kernels
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
-from engine.layers.registry import register
+from engine.saving.layer_registry import register
 
 
 class _Pooling(Layer):

@@ -29,7 +29,7 @@ import numpy as np
 from engine import activations, backend, constraints, initializers, kernels, regularizers
 from engine import random as engine_random
 from engine.layers.base import Layer
-from engine.layers.registry import register
+from engine.saving.layer_registry import register
 
 
 def _rec_forward(h, kernel, masks, units, gates):

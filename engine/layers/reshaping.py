@@ -13,7 +13,7 @@ import numpy as np
 from engine import backend
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
-from engine.layers.registry import register
+from engine.saving.layer_registry import register
 
 
 def _pairs(value, n, name):

@@ -4,19 +4,8 @@ from __future__ import annotations
 
 from engine import backend
 from engine.layers.base import Layer
-from engine.layers.registry import register
-
-
-def _serialize(layer):
-    from engine.saving.serialization import serialize_layer
-
-    return serialize_layer(layer)
-
-
-def _deserialize(config):
-    from engine.saving.serialization import deserialize_layer
-
-    return deserialize_layer(config)
+from engine.saving.layer_registry import register
+from engine.saving.serialization import deserialize_layer, serialize_layer
 
 
 class _Wrapper(Layer):
@@ -54,7 +43,7 @@ class TimeDistributed(_Wrapper):
     def __init__(self, layer, **kwargs):
         super().__init__(**kwargs)
         if isinstance(layer, dict):
-            layer = _deserialize(layer)
+            layer = deserialize_layer(layer)
         if not isinstance(layer, Layer):
             raise ValueError(f"Please initialize `TimeDistributed` layer with a `keras.layers.Layer` instance. "
                              f"Received: {layer}")
@@ -100,7 +89,7 @@ class TimeDistributed(_Wrapper):
         return y.reshape((n, t) + tuple(y.shape[1:]))
 
     def get_config(self):
-        return {**super().get_config(), "layer": _serialize(self.layer)}
+        return {**super().get_config(), "layer": serialize_layer(self.layer)}
 
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -125,9 +114,9 @@ class Bidirectional(_Wrapper):
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(layer, dict):
-            layer = _deserialize(layer)
+            layer = deserialize_layer(layer)
         if isinstance(backward_layer, dict):
-            backward_layer = _deserialize(backward_layer)
+            backward_layer = deserialize_layer(backward_layer)
         if not isinstance(layer, Layer) or not hasattr(layer, "go_backwards"):
             raise ValueError(f"Please initialize `Bidirectional` layer with a recurrent layer instance. "
                              f"Received: {layer}")
@@ -277,5 +266,5 @@ class Bidirectional(_Wrapper):
         return (outputs[0] if single else outputs), backprop
 
     def get_config(self):
-        return {**super().get_config(), "merge_mode": self.merge_mode, "layer": _serialize(self.forward_layer),
-                "backward_layer": _serialize(self.backward_layer)}
+        return {**super().get_config(), "merge_mode": self.merge_mode, "layer": serialize_layer(self.forward_layer),
+                "backward_layer": serialize_layer(self.backward_layer)}

@@ -3,17 +3,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import backend, naming
+from engine import backend, graph, naming
+from engine.models import functional_config
 from engine.models.functional import FunctionalGraph
+from engine.saving import model_file, serialization, weights_io
+from engine.saving.layer_registry import register
 from engine.structure import by_name
+from engine.summary import print_summary
 from engine.trainer import Trainer
 
 
+@register(aliases=("Functional",))
 class Model(Trainer, FunctionalGraph):
     """``Model(inputs, outputs, name=None)``: the Functional API (Keras's ``keras.Model``).
 
     ``inputs`` / ``outputs``: a KerasTensor, a list of them, or a dict by name.
     """
+
+    saved_as = ("keras.src.models.functional", "Functional", "Functional")
+    config_is_keras3 = True
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if inputs is None or outputs is None:
@@ -60,8 +68,6 @@ class Model(Trainer, FunctionalGraph):
 
     # ------------------------------------------------------------------ calling
     def __call__(self, inputs, *args, **kwargs):
-        from engine import graph
-
         if graph.is_symbolic(inputs):
             return graph.call_symbolic(self, inputs, *args, **kwargs)
         training = bool(kwargs.pop("training", False))
@@ -74,45 +80,31 @@ class Model(Trainer, FunctionalGraph):
     # ----------------------------------------------------------- weights files
     def save_weights(self, filepath, overwrite=True):
         """Writes the weights to ``filepath`` as .npz keyed by "layer/weight" paths (in ``get_weights`` order)."""
-        from engine.saving import weights_io
-
         weights_io.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False, by_name=False):
         """Reads weights written by :meth:`save_weights`."""
-        from engine.saving import weights_io
-
         weights_io.load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
 
     def save(self, filepath, overwrite=True):
         """Writes the whole model (JSON config, weights, compile settings) to ``filepath``."""
-        from engine.saving import model_file
-
         model_file.save_model(self, filepath, overwrite=overwrite)
 
     # ------------------------------------------------------------ serializing
     def get_config(self):
-        from engine.saving import serialization
-
-        return serialization.functional_config(self)
+        return functional_config.get_config(self)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from engine.saving import serialization
-
-        return serialization.functional_from_config(config)
+        return functional_config.from_config(cls, config)
 
     def to_json(self, **kwargs) -> str:
         """The model as Keras 3 ``to_json()`` text, which real Keras 3 loads."""
-        from engine.saving import serialization
-
         return serialization.to_json(self, **kwargs)
 
     # ----------------------------------------------------------------- summary
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):
         """Prints Keras's table: layers, output shapes, parameter counts."""
-        from engine.summary import print_summary
-
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
                       expand_nested=expand_nested, show_trainable=show_trainable)
 

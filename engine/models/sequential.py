@@ -1,17 +1,22 @@
 """Sequential: a linear stack of layers, built as a Functional graph once its input shape is known."""
 from __future__ import annotations
 
-from engine import naming
+from engine import graph, naming
 from engine.graph import InputLayer, KerasTensor
 from engine.layers.base import Layer
 from engine.models.model import Model
+from engine.saving.layer_registry import register
+from engine.saving.serialization import deserialize_layer, dtype_policy, serialize_layer
 
 
+@register
 class Sequential(Model):
     """``Sequential(layers=None, name=None)``; ``add`` / ``pop``; the first layer may carry ``input_shape``.
 
     Without an input shape the model builds on first use (``fit``, ``predict``, ``build``).
     """
+
+    saved_as = ("keras", "Sequential", None)
 
     def __init__(self, layers=None, name=None, trainable=True):
         Layer.__init__(self, name=name or naming.uniquify("sequential"), trainable=trainable)
@@ -150,20 +155,33 @@ class Sequential(Model):
         return super().input_names
 
     def __call__(self, inputs, *args, **kwargs):
-        from engine import graph
-
         if not self.built:
             shape = graph.shape_of(inputs) if not graph.is_symbolic(inputs) else inputs.shape
             self.build((None,) + tuple(shape[1:]))
         return super().__call__(inputs, *args, **kwargs)
 
     def get_config(self):
-        from engine.saving import serialization
-
-        return serialization.sequential_config(self)
+        """Keras 3's Sequential config: the InputLayer (once known) then each layer."""
+        layers = []
+        if self._input_layer is not None:
+            layers.append(serialize_layer(self._input_layer))
+        layers.extend(serialize_layer(layer) for layer in self.layers)
+        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy("float32"), "layers": layers}
+        if self.built:
+            config["build_input_shape"] = list(self._input_layer.batch_shape)
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from engine.saving import serialization
-
-        return serialization.sequential_from_config(config)
+        """A Sequential model from Keras 3, tf.keras 2.x or Keras 2.0-2.3 Sequential config."""
+        if isinstance(config, list):
+            config = {"layers": config}
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("A Sequential config needs a 'layers' list")
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for entry in config["layers"]:
+            model.add(deserialize_layer(entry))
+        shape = config.get("build_input_shape")
+        if not model.built and isinstance(shape, (list, tuple)) and model.layers:
+            model.build(tuple(shape))
+        return model

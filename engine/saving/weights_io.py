@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from engine import naming
+from engine.saving.serialization import keras_class_name
 
 _CELL_LAYERS = ("SimpleRNN", "LSTM", "GRU")
 
@@ -134,14 +135,7 @@ def _atomic_h5(filepath):
 
 
 def _h5_key(layer) -> str:
-    from engine.models.model import Model
-    from engine.models.sequential import Sequential
-
-    if isinstance(layer, Sequential):
-        return "sequential"
-    if isinstance(layer, Model):
-        return "functional"
-    return naming.to_snake_case(type(layer).__name__)
+    return naming.to_snake_case(keras_class_name(layer))
 
 
 def _own_variables(layer):

@@ -17,7 +17,7 @@ import pytest
 import engine
 from engine import Input, Model, Sequential, layers
 from engine.layers.base import Layer
-from engine.layers.registry import register
+from engine.saving.layer_registry import register
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 CORE = FIXTURES / "keras" / "core"

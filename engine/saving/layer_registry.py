@@ -1,4 +1,5 @@
-"""Layer classes by Keras class name, for deserialization."""
+"""Layer and model classes by Keras class name, for deserialization (a leaf module: the layers and
+models register here, and the serializer, which the layers use for their sub-layers, reads it)."""
 from __future__ import annotations
 
 _LAYERS: dict[str, type] = {}
