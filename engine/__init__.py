@@ -7,7 +7,7 @@ __version__ = "0.1.0"  # before the imports: engine.saving.model_file writes it 
 
 from engine import activations, allocator, backend, callbacks, constraints, initializers, layers, losses, metrics
 from engine import optimizers, regularizers, utils
-from engine.graph import Input
+from engine.layers import Input
 from engine.models import Model, Sequential, load_model, model_from_json
 from engine.random import set_random_seed
 

@@ -1,6 +1,6 @@
 """Keras layers by Keras's names (``engine.layers.Dense``, ``engine.layers.concatenate``, ...)."""
-from engine.graph import Input, InputLayer
 from engine.layers.base import Layer
+from engine.layers.input_layer import Input, InputLayer
 from engine.layers.core import Activation, Dense, Dropout, Flatten, Permute, RepeatVector, Reshape
 from engine.layers.merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add,
                                  average, concatenate, dot, maximum, minimum, multiply, subtract)
@@ -22,8 +22,6 @@ from engine.layers.recurrent import GRU, LSTM, SimpleRNN
 from engine.layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from engine.layers.wrappers import Bidirectional, TimeDistributed
 from engine.saving.serialization import deserialize_layer
-
-register(InputLayer)
 
 
 def deserialize(config, custom_objects=None):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import backend, constraints, initializers, naming, regularizers
+from engine import backend, constraints, graph, initializers, naming, regularizers
 from engine.variables import Variable, initial_value
 
 
@@ -145,9 +145,7 @@ class Layer:
 
     def compute_output_shape(self, input_shape):
         """Output shape(s) for ``input_shape``, found by running ``call`` on zeros."""
-        from engine.graph import probe_output_shape
-
-        return probe_output_shape(self, input_shape)
+        return graph.probe_output_shape(self, input_shape)
 
     def run(self, inputs, training=False, mask=None, need_backprop=True, need_input_grad=True):
         """``forward`` plus the activity regularizer; what models call for each node.
@@ -178,8 +176,6 @@ class Layer:
         return out, bp
 
     def __call__(self, inputs, *args, **kwargs):
-        from engine import graph
-
         if graph.is_symbolic(inputs):
             return graph.call_symbolic(self, inputs, *args, **kwargs)
         training = kwargs.pop("training", False)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import collections
 
-from engine import backend, naming
-from engine.graph import InputLayer, KerasTensor
+from engine import backend
+from engine.graph import KerasTensor
 from engine.layers.base import Layer
 
 
@@ -370,8 +370,4 @@ class FunctionalGraph(Layer):
         return self.outputs[0].dtype
 
 
-def auto_model_name(kind: str) -> str:
-    return naming.uniquify(kind)
-
-
-__all__ = ["FunctionalGraph", "InputLayer", "map_graph", "auto_model_name"]
+__all__ = ["FunctionalGraph", "map_graph"]

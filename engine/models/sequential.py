@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from engine import graph, naming
-from engine.graph import InputLayer, KerasTensor
+from engine.graph import KerasTensor
 from engine.layers.base import Layer
+from engine.layers.input_layer import InputLayer
 from engine.models.model import Model
 from engine.saving.layer_registry import register
 from engine.saving.serialization import deserialize_layer, dtype_policy, serialize_layer
