@@ -13,7 +13,8 @@ from engine import callbacks as callbacks_module
 from engine import metrics as metrics_module
 from engine import optimizers as optimizers_module
 from engine.compile_utils import CompiledLoss, CompiledMetrics
-from engine.data_adapters import ArrayDataAdapter, get_adapter, is_stream, split_validation, standardize_arrays
+from engine.data_adapters import ArrayDataAdapter, get_adapter, is_stream, standardize_arrays
+from engine.data_arrays import split_validation
 from engine.legacy import keras1_arguments
 from engine.saving import keras2
 from engine.structure import StructureError, sample_shape_fits

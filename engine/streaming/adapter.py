@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from engine import random as engine_random
-from engine.data_adapters import check_lengths, flatten_by_names
+from engine.data_arrays import check_lengths, flatten_by_names
 from engine.streaming.enqueuer import make_enqueuer
 
 

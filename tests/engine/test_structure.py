@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine.data_adapters import flatten_by_names
+from engine.data_arrays import flatten_by_names
 from engine.structure import StructureError, by_name, sample_shape_fits
 
 
