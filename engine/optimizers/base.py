@@ -44,7 +44,9 @@ def clip_by_global_norm(grads, clipnorm):
 
 
 class Optimizer:
-    """Base optimizer; subclasses define ``build_slots(variables)`` and ``update_step``."""
+    """Base optimizer; subclasses define ``build_slots(variables)`` and ``update_step``, and pass the
+    keyword arguments they do not define (``weight_decay``, ``clipnorm``, ``use_ema``, ``name``, ...)
+    on to this class as ``**kwargs``."""
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
