@@ -324,6 +324,9 @@ class Trainer:
             adapter.close()
             if val_adapter is not None:
                 val_adapter.close()
+        if epochs > 0:
+            # With use_ema, Keras ends training on the weights' moving averages.
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         cbs.on_train_end(logs)
         return self.history
 

@@ -341,7 +341,8 @@ class Optimizer:
                 var.value[...] = average
 
     def finalize_variable_values(self, variables):
-        """At the end of training, with ``use_ema``, sets the variables to their moving averages."""
+        """At the end of training, with ``use_ema``, sets the variables to their moving averages
+        (``fit`` calls it after its last epoch, as Keras's does)."""
         if self.use_ema:
             for var in variables:
                 if id(var) in self._index:

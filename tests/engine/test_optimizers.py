@@ -155,3 +155,23 @@ def test_state_saves_and_restores_in_keras_layout():
     fresh.apply(fresh_vars)
     for var, other in zip(variables, fresh_vars):
         np.testing.assert_array_equal(var.value, other.value)
+
+
+EMA_FIXTURES = FIXTURES.parent / "ema_fit"
+EMA = json.loads((EMA_FIXTURES / "cases.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("name", sorted(EMA))
+def test_fit_with_use_ema_ends_on_the_moving_averages_as_keras_does(name):
+    from engine import Input, Sequential, layers
+
+    arrays = np.load(EMA_FIXTURES / "arrays.npz")
+    case = EMA[name]
+    model = Sequential([Input((3,)), layers.Dense(4, activation="tanh"), layers.Dense(2)])
+    model.set_weights([arrays[f"init/{i}"] for i in range(4)])
+    model.compile(optimizer=optimizers.get(case["optimizer"]), loss="mse")
+    hist = model.fit(arrays["x"], arrays["y"], epochs=case["epochs"], batch_size=case["batch_size"], shuffle=False,
+                     verbose=0)
+    np.testing.assert_allclose(hist.history["loss"], case["history"]["loss"], rtol=1e-5)
+    for i, w in enumerate(model.get_weights()):
+        np.testing.assert_allclose(w, arrays[f"{name}/weights/{i}"], rtol=1e-5, atol=1e-6)
