@@ -36,6 +36,14 @@ from engine.losses.classes import (
 from engine.losses.loss import Loss, LossFunctionWrapper
 from engine.losses.public import (
     ALL_FUNCTIONS,
+    BCE,
+    KLD,
+    MAE,
+    MAPE,
+    MSE,
+    MSLE,
+    FUNCTIONS_BY_NAME,
+    bce,
     binary_crossentropy,
     binary_focal_crossentropy,
     categorical_crossentropy,
@@ -47,13 +55,22 @@ from engine.losses.public import (
     dice,
     hinge,
     huber,
+    deserialize_function,
     kl_divergence,
+    kld,
+    kullback_leibler_divergence,
     log_cosh,
+    logcosh,
+    mae,
+    mape,
     mean_absolute_error,
     mean_absolute_percentage_error,
     mean_squared_error,
     mean_squared_logarithmic_error,
+    mse,
+    msle,
     poisson,
+    serialize_function,
     sparse_categorical_crossentropy,
     squared_hinge,
     tversky,
@@ -67,32 +84,11 @@ from engine.losses.reduction import (
     weighted_reduction,
 )
 
-# Keras's short and legacy names.
-bce = BCE = binary_crossentropy
-kld = KLD = kullback_leibler_divergence = kl_divergence
-mae = MAE = mean_absolute_error
-mse = MSE = mean_squared_error
-mape = MAPE = mean_absolute_percentage_error
-msle = MSLE = mean_squared_logarithmic_error
-logcosh = log_cosh
-
-ALL_OBJECTS_DICT = {obj.__name__: obj for obj in ALL_CLASSES + ALL_FUNCTIONS}
-ALL_OBJECTS_DICT.update({
-    "bce": bce, "BCE": bce, "kld": kld, "KLD": kld, "mae": mae, "MAE": mae, "mse": mse, "MSE": mse,
-    "mape": mape, "MAPE": mape, "msle": msle, "MSLE": msle,
-    # Keras 2 names that Keras 3 dropped.
-    "kullback_leibler_divergence": kl_divergence, "logcosh": log_cosh, "huber_loss": huber,
-})
-_FUNCTION_NAMES = {fn.__name__: fn for fn in ALL_FUNCTIONS}
+ALL_OBJECTS_DICT = {**{cls.__name__: cls for cls in ALL_CLASSES}, **FUNCTIONS_BY_NAME}
 
 
 def _error(identifier):
     return ValueError(f"Could not interpret loss identifier: {identifier}")
-
-
-def serialize_function(fn):
-    """A loss function in Keras 3's serialized form (``class_name`` "function")."""
-    return {"module": "builtins", "class_name": "function", "config": fn.__name__, "registered_name": "function"}
 
 
 def serialize(loss):
@@ -100,33 +96,25 @@ def serialize(loss):
     if isinstance(loss, Loss):
         return {"module": "keras.losses", "class_name": type(loss).__name__, "config": loss.get_config(),
                 "registered_name": None}
-    if callable(loss) and getattr(loss, "__name__", None) in _FUNCTION_NAMES:
+    if callable(loss) and getattr(loss, "__name__", None) in {fn.__name__ for fn in ALL_FUNCTIONS}:
         return serialize_function(loss)
     raise ValueError(f"Cannot serialize loss {loss!r}: not a Keras loss")
 
 
-def deserialize(config, functions_only=False):
+def deserialize(config):
     """A Loss class instance or loss function from a Keras 2/3 serialized dict (or a name)."""
+    class_name = config.get("class_name") if isinstance(config, dict) else config
+    cls = ALL_OBJECTS_DICT.get(class_name) if isinstance(class_name, str) else None
+    if not inspect.isclass(cls):
+        return deserialize_function(config)
     if isinstance(config, str):
-        obj = ALL_OBJECTS_DICT.get(config)
-    elif isinstance(config, dict) and "class_name" in config:
-        class_name = config["class_name"]
-        inner = config.get("config")
-        if class_name == "function":
-            obj = ALL_OBJECTS_DICT.get(inner) if isinstance(inner, str) else None
-        else:
-            cls = ALL_OBJECTS_DICT.get(class_name)
-            if inspect.isclass(cls) and cls is not Loss and not functions_only:
-                try:
-                    return cls.from_config(dict(inner or {}))
-                except TypeError as exc:
-                    raise ValueError(f"Could not interpret loss identifier: {config} ({exc})") from exc
-            obj = cls if callable(cls) and not inspect.isclass(cls) else None
-    else:
-        obj = None
-    if obj is None or (functions_only and inspect.isclass(obj)):
+        return cls
+    if cls is Loss:
         raise _error(config)
-    return obj
+    try:
+        return cls.from_config(dict(config.get("config") or {}))
+    except TypeError as exc:
+        raise ValueError(f"Could not interpret loss identifier: {config} ({exc})") from exc
 
 
 def _crossentropy_for(y_true_shape, y_pred_shape):
@@ -173,7 +161,8 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
 
 
 __all__ = [
-    "Loss", "LossFunctionWrapper", "get", "serialize", "deserialize", "serialize_function", "reduce_values",
+    "Loss", "LossFunctionWrapper", "get", "serialize", "deserialize", "serialize_function", "deserialize_function",
+    "reduce_values",
     "reduce_weighted_values", "weighted_reduction", "apply_mask", "squeeze_or_expand_to_same_rank",
     "standardize_reduction", "ALL_OBJECTS_DICT",
     "CTC", "ctc", "Circle", "circle", "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy",

@@ -1,4 +1,5 @@
-"""Keras 3's loss classes: a loss function, its default name and its config keys."""
+"""Keras 3's loss classes: a loss function, its default name and its keyword arguments, which are
+also its config keys (:class:`LossFunctionWrapper` writes them; a class leaves out the function)."""
 from __future__ import annotations
 
 from engine.losses import public as fns
@@ -6,16 +7,13 @@ from engine.losses.loss import Loss, LossFunctionWrapper
 
 
 class _SimpleLoss(LossFunctionWrapper):
-    """A wrapper whose config is only ``name`` and ``reduction`` (as in Keras)."""
+    """A wrapper without keyword arguments: its config is only ``name`` and ``reduction`` (as in Keras)."""
 
     _fn = None
     _default_name = None
 
     def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
         super().__init__(type(self)._fn, name=name or self._default_name, reduction=reduction, dtype=dtype)
-
-    def get_config(self):
-        return Loss.get_config(self)
 
 
 class MeanSquaredError(_SimpleLoss):
@@ -73,19 +71,11 @@ class CosineSimilarity(LossFunctionWrapper):
         super().__init__(fns.cosine_similarity, name=name, reduction=reduction, dtype=dtype, axis=axis)
         self.axis = axis
 
-    def get_config(self):
-        """Keras's config plus ``axis``, which Keras's own config leaves out."""
-        return {**Loss.get_config(self), "axis": self.axis}
-
 
 class Huber(LossFunctionWrapper):
     def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
         super().__init__(fns.huber, name=name, reduction=reduction, dtype=dtype, delta=delta)
         self.delta = delta
-
-    def get_config(self):
-        """Keras's config plus ``delta``, which Keras's own config leaves out."""
-        return {**Loss.get_config(self), "delta": self.delta}
 
 
 class BinaryCrossentropy(LossFunctionWrapper):
@@ -97,32 +87,19 @@ class BinaryCrossentropy(LossFunctionWrapper):
         self.label_smoothing = label_smoothing
         self.axis = axis
 
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": self.axis})
-        return config
-
 
 class BinaryFocalCrossentropy(LossFunctionWrapper):
     def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
                  axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy", dtype=None):
         super().__init__(fns.binary_focal_crossentropy, name=name, reduction=reduction, dtype=dtype,
-                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
-                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma)
         self.from_logits = from_logits
         self.label_smoothing = label_smoothing
         self.axis = axis
         self.apply_class_balancing = apply_class_balancing
         self.alpha = alpha
         self.gamma = gamma
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update({
-            "from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": self.axis,
-            "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha, "gamma": self.gamma,
-        })
-        return config
 
 
 class CategoricalCrossentropy(LossFunctionWrapper):
@@ -134,31 +111,18 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         self.label_smoothing = label_smoothing
         self.axis = axis
 
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": self.axis})
-        return config
-
 
 class CategoricalFocalCrossentropy(LossFunctionWrapper):
     def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
         super().__init__(fns.categorical_focal_crossentropy, name=name, reduction=reduction, dtype=dtype,
-                         alpha=alpha, gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing,
-                         axis=axis)
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, alpha=alpha,
+                         gamma=gamma)
         self.from_logits = from_logits
         self.label_smoothing = label_smoothing
         self.axis = axis
         self.alpha = alpha
         self.gamma = gamma
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update({
-            "from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "axis": self.axis,
-            "alpha": self.alpha, "gamma": self.gamma,
-        })
-        return config
 
 
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
@@ -169,21 +133,11 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         self.from_logits = from_logits
         self.ignore_class = ignore_class
 
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update({"from_logits": self.from_logits, "ignore_class": self.ignore_class})
-        return config
-
 
 class Dice(LossFunctionWrapper):
     def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
         super().__init__(fns.dice, name=name, reduction=reduction, dtype=dtype, axis=axis)
         self.axis = axis
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update({"axis": self.axis})
-        return config
 
 
 class Tversky(LossFunctionWrapper):
@@ -192,11 +146,6 @@ class Tversky(LossFunctionWrapper):
         self.alpha = alpha
         self.beta = beta
         self.axis = axis
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update({"alpha": self.alpha, "beta": self.beta, "axis": self.axis})
-        return config
 
 
 class CTC(_SimpleLoss):
@@ -216,11 +165,6 @@ class Circle(LossFunctionWrapper):
         self.gamma = gamma
         self.margin = margin
         self.remove_diagonal = remove_diagonal
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update({"gamma": self.gamma, "margin": self.margin, "remove_diagonal": self.remove_diagonal})
-        return config
 
 
 ALL_CLASSES = (

@@ -16,6 +16,7 @@ import abc
 import numpy as np
 
 from engine import backend, naming
+from engine.losses.public import deserialize_function, serialize_function
 from engine.losses.reduction import (
     squeeze_or_expand_to_same_rank,
     standardize_reduction,
@@ -131,20 +132,19 @@ class LossFunctionWrapper(Loss):
         return values, backprop, mask
 
     def get_config(self):
-        from engine.losses import serialize_function  # noqa: PLC0415 - the registry imports this module
-
+        """Loss's config, the function (only for a wrapper of a given one: each subclass fixes its
+        function, and Keras leaves it out) and the function's keyword arguments."""
         config = super().get_config()
-        config["fn"] = serialize_function(self.fn)
+        if type(self) is LossFunctionWrapper:
+            config["fn"] = serialize_function(self.fn)
         config.update(self._fn_kwargs)
         return config
 
     @classmethod
     def from_config(cls, config):
-        from engine.losses import deserialize  # noqa: PLC0415 - the registry imports this module
-
         config = dict(config)
         if "fn" in config:
-            config["fn"] = deserialize(config["fn"], functions_only=True)
+            config["fn"] = deserialize_function(config["fn"])
         return cls(**config)
 
     def __repr__(self):

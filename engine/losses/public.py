@@ -64,3 +64,37 @@ ALL_FUNCTIONS = (
     categorical_crossentropy, categorical_focal_crossentropy, sparse_categorical_crossentropy,
     binary_crossentropy, binary_focal_crossentropy, dice, tversky, ctc, circle,
 )
+
+# Keras's short and legacy names.
+bce = BCE = binary_crossentropy
+kld = KLD = kullback_leibler_divergence = kl_divergence
+mae = MAE = mean_absolute_error
+mse = MSE = mean_squared_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+logcosh = log_cosh
+
+FUNCTIONS_BY_NAME = {fn.__name__: fn for fn in ALL_FUNCTIONS}
+FUNCTIONS_BY_NAME.update({
+    "bce": bce, "BCE": bce, "kld": kld, "KLD": kld, "mae": mae, "MAE": mae, "mse": mse, "MSE": mse,
+    "mape": mape, "MAPE": mape, "msle": msle, "MSLE": msle,
+    # Keras 2 names that Keras 3 dropped.
+    "kullback_leibler_divergence": kl_divergence, "logcosh": log_cosh, "huber_loss": huber,
+})
+
+
+def serialize_function(fn):
+    """A loss function in Keras 3's serialized form (``class_name`` "function")."""
+    return {"module": "builtins", "class_name": "function", "config": fn.__name__, "registered_name": "function"}
+
+
+def deserialize_function(config):
+    """The loss function named by ``config``: a name, Keras 3's ``{"class_name": "function", "config":
+    name}`` or Keras 2's ``{"class_name": name}``."""
+    name = config
+    if isinstance(config, dict):
+        name = config.get("config") if config.get("class_name") == "function" else config.get("class_name")
+    fn = FUNCTIONS_BY_NAME.get(name) if isinstance(name, str) else None
+    if fn is None:
+        raise ValueError(f"Could not interpret loss identifier: {config}")
+    return fn
