@@ -5,7 +5,8 @@ Formulas are Keras's, epsilon included: norms are taken along ``axis`` with
 """
 from __future__ import annotations
 
-from engine import backend, naming
+from engine import backend
+from engine.registry import Registry
 
 
 def _norms(w, axis):
@@ -92,48 +93,20 @@ class MinMaxNorm(Constraint):
 
 max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm
 
-_CLASSES = [Constraint, MaxNorm, NonNeg, UnitNorm, MinMaxNorm]
-_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
-_BY_NAME.update({naming.to_snake_case(cls.__name__): cls for cls in _CLASSES})
-# Keras 2 names.
-_BY_NAME.update({"maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm})
+_REGISTRY = Registry("constraint", "keras.constraints", Constraint,
+                     [Constraint, MaxNorm, NonNeg, UnitNorm, MinMaxNorm],
+                     aliases={"maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm})  # Keras 2's names
 
 
 def get(identifier):
-    """A constraint from a name, a config dict, a class or an instance; None stays None."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
-        if cls is None:
-            raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")
-        return cls()
-    if isinstance(identifier, dict):
-        cls = _BY_NAME.get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")
-        try:
-            return cls.from_config(dict(identifier.get("config") or {}))
-        except TypeError as exc:
-            raise ValueError(f"Invalid config for constraint {identifier['class_name']!r}: {exc}") from exc
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")
+    """A constraint from a name, a config dict, a class or an instance (a callable is used as is);
+    None stays None."""
+    return _REGISTRY.get(identifier, other=lambda x: x if callable(x) else None)
 
 
 def serialize(constraint) -> dict | None:
     """Keras 3's dict form; None for None."""
-    if constraint is None:
-        return None
-    c = get(constraint)
-    if not isinstance(c, Constraint):
-        raise ValueError(f"Cannot serialize constraint {constraint!r}: not a Keras constraint")
-    return {"module": "keras.constraints", "class_name": type(c).__name__,
-            "config": c.get_config(), "registered_name": None}
+    return _REGISTRY.serialize(constraint)
 
 
 def deserialize(config):

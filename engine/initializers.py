@@ -13,8 +13,9 @@ import math
 
 import numpy as np
 
-from engine import backend, naming
+from engine import backend
 from engine import random as engine_random
+from engine.registry import Registry, serialized
 
 _TRUNCATED_NORMAL_STDDEV_FACTOR = 0.87962566103423978
 
@@ -307,20 +308,6 @@ class Orthogonal(RandomInitializer):
 
 
 # ------------------------------------------------------------ names and dicts
-_CLASSES = [Zeros, Ones, Constant, Identity, RandomNormal, TruncatedNormal, RandomUniform,
-            VarianceScaling, GlorotUniform, GlorotNormal, LecunUniform, LecunNormal,
-            HeUniform, HeNormal, Orthogonal]
-_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
-_BY_NAME.update({naming.to_snake_case(cls.__name__): cls for cls in _CLASSES})
-_BY_NAME.update({
-    "IdentityInitializer": Identity,
-    "OrthogonalInitializer": Orthogonal,
-    "normal": RandomNormal,
-    "uniform": RandomUniform,
-    "zero": Zeros,
-    "one": Ones,
-})
-
 # Functions named like keras.initializers.* lower-case aliases.
 zeros, ones, constant, identity = Zeros, Ones, Constant, Identity
 random_normal, truncated_normal, random_uniform = RandomNormal, TruncatedNormal, RandomUniform
@@ -328,20 +315,20 @@ variance_scaling, orthogonal = VarianceScaling, Orthogonal
 glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
 lecun_uniform, lecun_normal, he_uniform, he_normal = LecunUniform, LecunNormal, HeUniform, HeNormal
 
-# Keys that older Keras versions wrote into initializer configs and Keras 3 ignores.
-_LEGACY_KEYS = {"dtype"}
+_REGISTRY = Registry(
+    "initializer", "keras.initializers", Initializer,
+    [Zeros, Ones, Constant, Identity, RandomNormal, TruncatedNormal, RandomUniform, VarianceScaling, GlorotUniform,
+     GlorotNormal, LecunUniform, LecunNormal, HeUniform, HeNormal, Orthogonal],
+    aliases={"IdentityInitializer": Identity, "OrthogonalInitializer": Orthogonal, "normal": RandomNormal,
+             "uniform": RandomUniform, "zero": Zeros, "one": Ones},
+    dropped_keys={"dtype"},  # written by older Keras versions, ignored by Keras 3
+)
 
 
-def _from_dict(identifier: dict) -> Initializer:
-    class_name = identifier.get("class_name")
-    cls = _BY_NAME.get(class_name) if isinstance(class_name, str) else None
-    if cls is None:
-        raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
-    config = {k: v for k, v in (identifier.get("config") or {}).items() if k not in _LEGACY_KEYS}
-    try:
-        return cls.from_config(config)
-    except TypeError as exc:
-        raise ValueError(f"Invalid config for initializer {class_name!r}: {exc}") from exc
+def _array_or_callable(identifier):
+    if isinstance(identifier, (np.ndarray, np.generic)):
+        return _ArrayInitializer(identifier)
+    return identifier if callable(identifier) else None
 
 
 def get(identifier):
@@ -349,24 +336,7 @@ def get(identifier):
 
     None gives None, as in Keras.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
-        if cls is None:
-            raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
-        return cls()
-    if isinstance(identifier, dict):
-        return _from_dict(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if isinstance(identifier, (np.ndarray, np.generic)):
-        return _ArrayInitializer(identifier)
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+    return _REGISTRY.get(identifier, other=_array_or_callable)
 
 
 class _ArrayInitializer(Initializer):
@@ -389,8 +359,7 @@ def serialize(initializer) -> dict:
     init = get(initializer)
     if not isinstance(init, Initializer) or isinstance(init, _ArrayInitializer):
         raise ValueError(f"Cannot serialize initializer {initializer!r}: not a Keras initializer")
-    return {"module": "keras.initializers", "class_name": type(init).__name__,
-            "config": init.get_config(), "registered_name": None}
+    return serialized("keras.initializers", init)
 
 
 def deserialize(config) -> Initializer:

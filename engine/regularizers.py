@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 
-from engine import backend, naming
+from engine import backend
+from engine.registry import Registry
 
 
 def _validate_float_arg(value, name) -> float:
@@ -172,44 +173,18 @@ def l1_l2(l1=0.01, l2=0.01) -> L1L2:
 
 l1, l2, orthogonal_regularizer = L1, L2, OrthogonalRegularizer
 
-_CLASSES = [Regularizer, L1, L2, L1L2, OrthogonalRegularizer]
-_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
-_BY_NAME.update({naming.to_snake_case(cls.__name__): cls for cls in _CLASSES})
-_BY_NAME["l1_l2"] = l1_l2
+_REGISTRY = Registry("regularizer", "keras.regularizers", Regularizer,
+                     [Regularizer, L1, L2, L1L2, OrthogonalRegularizer], aliases={"l1_l2": l1_l2})
 
 
 def get(identifier):
     """A regularizer from a name, a config dict, a class or an instance; None stays None."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        factory = _BY_NAME.get(identifier)
-        if factory is None:
-            raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
-        return factory()
-    if isinstance(identifier, dict):
-        cls = _BY_NAME.get(identifier.get("class_name"))
-        if not isinstance(cls, type):
-            raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
-        config = dict(identifier.get("config") or {})
-        try:
-            return cls.from_config(config)
-        except TypeError as exc:
-            raise ValueError(f"Invalid config for regularizer {identifier['class_name']!r}: {exc}") from exc
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
+    return _REGISTRY.get(identifier)
 
 
 def serialize(regularizer) -> dict | None:
     """Keras 3's dict form; None for None."""
-    if regularizer is None:
-        return None
-    reg = get(regularizer)
-    return {"module": "keras.regularizers", "class_name": type(reg).__name__,
-            "config": reg.get_config(), "registered_name": None}
+    return _REGISTRY.serialize(regularizer)
 
 
 def deserialize(config):

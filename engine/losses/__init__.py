@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 
 from engine import naming
+from engine.registry import serialized
 from engine.losses.classes import (
     ALL_CLASSES,
     CTC,
@@ -94,8 +95,7 @@ def _error(identifier):
 def serialize(loss):
     """A Loss (or loss function) in Keras 3's form: ``{"module", "class_name", "config", "registered_name"}``."""
     if isinstance(loss, Loss):
-        return {"module": "keras.losses", "class_name": type(loss).__name__, "config": loss.get_config(),
-                "registered_name": None}
+        return serialized("keras.losses", loss)
     if callable(loss) and getattr(loss, "__name__", None) in {fn.__name__ for fn in ALL_FUNCTIONS}:
         return serialize_function(loss)
     raise ValueError(f"Cannot serialize loss {loss!r}: not a Keras loss")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 
 from engine import losses, naming
+from engine.registry import serialized
 from engine.metrics import accuracy_metrics as acc
 from engine.metrics import confusion_metrics as conf
 from engine.metrics import correlation_metrics as corr
@@ -76,8 +77,7 @@ def deserialize_function(config):
 def serialize(metric):
     """A Metric in Keras 3's form ``{"module", "class_name", "config", "registered_name"}``."""
     if isinstance(metric, Metric):
-        return {"module": "keras.metrics", "class_name": type(metric).__name__, "config": metric.get_config(),
-                "registered_name": None}
+        return serialized("keras.metrics", metric)
     if callable(metric) and getattr(metric, "__name__", None) in FUNCTIONS:
         return serialize_function(metric)
     raise ValueError(f"Cannot serialize metric {metric!r}: not a Keras metric")

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from engine.registry import serialized
+
 f32 = np.float32
 
 
@@ -194,8 +196,7 @@ SCHEDULES = {cls.__name__: cls for cls in (
 
 
 def serialize(schedule):
-    return {"module": "keras.optimizers.schedules", "class_name": type(schedule).__name__,
-            "config": schedule.get_config(), "registered_name": None}
+    return serialized("keras.optimizers.schedules", schedule)
 
 
 def deserialize(config):
