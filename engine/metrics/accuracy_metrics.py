@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from engine import backend
 from engine.losses import squeeze_or_expand_to_same_rank
+from engine.metrics import function_names
 from engine.metrics.reduction_metrics import MeanMetricWrapper
 
 
@@ -14,6 +15,7 @@ def _float_pred(xp, y_pred):
     return y_pred if y_pred.dtype.kind == "f" else y_pred.astype(backend.floatx())
 
 
+@function_names.register
 def accuracy(y_true, y_pred):
     xp = backend.array_module(y_pred, y_true)
     y_pred = _float_pred(xp, y_pred)
@@ -22,6 +24,7 @@ def accuracy(y_true, y_pred):
     return (y_true == y_pred).astype(backend.floatx())
 
 
+@function_names.register
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     xp = backend.array_module(y_pred, y_true)
     y_pred = _float_pred(xp, y_pred)
@@ -31,6 +34,7 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
     return (y_true == predicted).astype(backend.floatx())
 
 
+@function_names.register
 def categorical_accuracy(y_true, y_pred):
     xp = backend.array_module(y_pred, y_true)
     y_pred = _float_pred(xp, y_pred)
@@ -44,6 +48,7 @@ def categorical_accuracy(y_true, y_pred):
     return matches.reshape(org_shape) if reshape else matches
 
 
+@function_names.register
 def sparse_categorical_accuracy(y_true, y_pred):
     xp = backend.array_module(y_pred, y_true)
     y_pred = _float_pred(xp, y_pred)
@@ -81,6 +86,7 @@ def _top_k_matches(xp, labels, y_pred, k):
     return matches.reshape(org_shape) if labels.ndim > 1 else matches
 
 
+@function_names.register
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     xp = backend.array_module(y_pred, y_true)
     y_pred = _float_pred(xp, y_pred)
@@ -88,6 +94,7 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
     return _top_k_matches(xp, labels, y_pred, k)
 
 
+@function_names.register
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
     xp = backend.array_module(y_pred, y_true)
     y_pred = xp.asarray(y_pred)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from engine import backend
 from engine.losses import squeeze_or_expand_to_same_rank
+from engine.metrics import function_names
 from engine.metrics.reduction_metrics import MeanMetricWrapper
 
 
@@ -15,6 +16,7 @@ def _prepare(y_true, y_pred):
     return (xp, *squeeze_or_expand_to_same_rank(y_true, y_pred))
 
 
+@function_names.register
 def pearson_correlation(y_true, y_pred, axis=-1):
     xp, y_true, y_pred = _prepare(y_true, y_pred)
     t = y_true - xp.mean(y_true, axis=axis, keepdims=True)
@@ -24,6 +26,7 @@ def pearson_correlation(y_true, y_pred, axis=-1):
     return xp.mean(t * p, axis=axis)
 
 
+@function_names.register
 def concordance_correlation(y_true, y_pred, axis=-1):
     """Keras's formula, which centres ``y_true`` on the mean of ``y_pred`` in the covariance."""
     xp, y_true, y_pred = _prepare(y_true, y_pred)

@@ -3,9 +3,11 @@ probabilistic and hinge metrics built on MeanMetricWrapper)."""
 from __future__ import annotations
 
 from engine import losses
+from engine.metrics import function_names
 from engine.metrics.reduction_metrics import MeanMetricWrapper
 
 
+@function_names.register
 def cosine_similarity(y_true, y_pred, axis=-1):
     """Cosine similarity along ``axis`` (the loss's value without its minus sign)."""
     return -losses.cosine_similarity(y_true, y_pred, axis=axis)

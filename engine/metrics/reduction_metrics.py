@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from engine import backend
 from engine.losses import apply_mask, squeeze_or_expand_to_same_rank
+from engine.metrics.function_names import deserialize_function, serialize_function
 from engine.metrics.metric import Metric, as_state, divide_no_nan, to_float
 
 
@@ -96,14 +97,10 @@ class MeanMetricWrapper(Mean):
         return super().update_state(values, sample_weight=sample_weight)
 
     def get_config(self):
-        from engine.metrics.registry import serialize_function  # noqa: PLC0415 - registry imports this module
-
         return {**super().get_config(), "fn": serialize_function(self._fn), **self._fn_kwargs}
 
     @classmethod
     def from_config(cls, config):
-        from engine.metrics.registry import deserialize_function  # noqa: PLC0415 - registry imports this module
-
         config = dict(config)
         if "fn" in config:
             config["fn"] = deserialize_function(config["fn"])

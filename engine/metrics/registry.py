@@ -14,10 +14,12 @@ from engine.metrics import accuracy_metrics as acc
 from engine.metrics import confusion_metrics as conf
 from engine.metrics import correlation_metrics as corr
 from engine.metrics import f_score_metrics as fs
+from engine.metrics import function_names
 from engine.metrics import iou_metrics as iou
 from engine.metrics import loss_metrics as lm
 from engine.metrics import regression_metrics as reg
 from engine.metrics.metric import Metric
+from engine.metrics.function_names import deserialize_function, serialize_function
 from engine.metrics.reduction_metrics import Mean, MeanMetricWrapper, Sum
 
 ALL_CLASSES = (
@@ -50,35 +52,15 @@ ALL_OBJECTS_DICT.update({
     "rmse": reg.RootMeanSquaredError,
 })
 
-FUNCTIONS = {fn.__name__: fn for fn in (
-    acc.accuracy, acc.binary_accuracy, acc.categorical_accuracy, acc.sparse_categorical_accuracy,
-    acc.top_k_categorical_accuracy, acc.sparse_top_k_categorical_accuracy, lm.cosine_similarity,
-    corr.pearson_correlation, corr.concordance_correlation,
-    *losses.public.ALL_FUNCTIONS,
-)}
-
-
 def _error(identifier):
     return ValueError(f"Could not interpret metric identifier: {identifier}")
-
-
-def serialize_function(fn):
-    return {"module": "builtins", "class_name": "function", "config": fn.__name__, "registered_name": "function"}
-
-
-def deserialize_function(config):
-    name = config.get("config") if isinstance(config, dict) else config
-    fn = FUNCTIONS.get(name) if isinstance(name, str) else None
-    if fn is None:
-        raise _error(config)
-    return fn
 
 
 def serialize(metric):
     """A Metric in Keras 3's form ``{"module", "class_name", "config", "registered_name"}``."""
     if isinstance(metric, Metric):
         return serialized("keras.metrics", metric)
-    if callable(metric) and getattr(metric, "__name__", None) in FUNCTIONS:
+    if callable(metric) and function_names.find(getattr(metric, "__name__", None)) is not None:
         return serialize_function(metric)
     raise ValueError(f"Cannot serialize metric {metric!r}: not a Keras metric")
 
@@ -155,8 +137,8 @@ def get(identifier, y_true_shape=None, y_pred_shape=None, loss=None, keras2_name
         return obj
     if isinstance(identifier, str):
         cls = ALL_OBJECTS_DICT.get(identifier)
-        if cls is None and identifier in FUNCTIONS:
-            return MeanMetricWrapper(FUNCTIONS[identifier], name=identifier)
+        if cls is None and function_names.find(identifier) is not None:
+            return MeanMetricWrapper(function_names.find(identifier), name=identifier)
         if not inspect.isclass(cls) or cls in (Metric, MeanMetricWrapper):
             raise _error(identifier)
         try:
