@@ -6,7 +6,7 @@ Formulas are Keras's, epsilon included: norms are taken along ``axis`` with
 from __future__ import annotations
 
 from engine import backend
-from engine.registry import Registry
+from engine.registry import Configurable, Registry
 
 
 def _norms(w, axis):
@@ -18,21 +18,11 @@ def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-class Constraint:
+class Constraint(Configurable):
     """Base class: the identity."""
 
     def __call__(self, w):
         return w
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.get_config()})"
 
 
 class MaxNorm(Constraint):

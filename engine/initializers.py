@@ -15,7 +15,7 @@ import numpy as np
 
 from engine import backend
 from engine import random as engine_random
-from engine.registry import Registry, serialized
+from engine.registry import Configurable, Registry, serialized
 
 _TRUNCATED_NORMAL_STDDEV_FACTOR = 0.87962566103423978
 
@@ -28,24 +28,14 @@ def _shape(shape) -> tuple:
     return tuple(int(s) for s in shape)
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``__call__(shape, dtype) -> array`` and ``get_config() -> dict``."""
 
     def __call__(self, shape, dtype=None):
         raise TypeError(f"Initializer {type(self).__name__} does not define __call__")
 
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     def clone(self):
         return type(self).from_config(self.get_config())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.get_config()})"
 
 
 # ------------------------------------------------------------------ constants

@@ -17,6 +17,21 @@ def serialized(module: str, obj) -> dict:
     return {"module": module, "class_name": type(obj).__name__, "config": obj.get_config(), "registered_name": None}
 
 
+class Configurable:
+    """Base of the objects a :class:`Registry` makes: a config (no arguments unless a subclass has
+    some), ``from_config`` that passes it back to the constructor, and a repr that shows it."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.get_config()})"
+
+
 class Registry:
     """The ``kind`` objects (subclasses of ``base``) that Keras's ``keras.<module>`` names.
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from engine import backend
-from engine.registry import Registry
+from engine.registry import Configurable, Registry
 
 
 def _validate_float_arg(value, name) -> float:
@@ -27,7 +27,7 @@ def _as_float32(value: float) -> float:
     return float(np.float32(value))
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``__call__(x) -> float``, ``gradient(x) -> array``, ``get_config()``."""
 
     def __call__(self, x) -> float:
@@ -35,16 +35,6 @@ class Regularizer:
 
     def gradient(self, x):
         return backend.array_module(x).zeros_like(x)
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.get_config()})"
 
 
 class L1L2(Regularizer):
