@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import backend, graph, naming
+from engine import backend, graph, naming, structure
 from engine.models import functional_config
 from engine.models.functional import FunctionalGraph
 from engine.saving import model_file, serialization, weights_io
 from engine.saving.layer_registry import register
-from engine.structure import by_name
 from engine.summary import print_summary
 from engine.trainer import Trainer
 
@@ -71,7 +70,7 @@ class Model(Trainer, FunctionalGraph):
         if graph.is_symbolic(inputs):
             return graph.call_symbolic(self, inputs, *args, **kwargs)
         training = bool(kwargs.pop("training", False))
-        flat = by_name(inputs, self.input_names, f"inputs of model {self.name!r}")
+        flat = structure.by_name(inputs, self.input_names, f"inputs of model {self.name!r}")
         outs, _, _ = self.run_graph(self._to_device(flat, [t.dtype for t in self.inputs]), training=training,
                                     need_backprop=False)
         self._collect_activity_losses()
