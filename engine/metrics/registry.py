@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 
-from engine import losses, naming
+from engine import naming
 from engine.registry import serialized
 from engine.metrics import accuracy_metrics as acc
 from engine.metrics import confusion_metrics as conf
