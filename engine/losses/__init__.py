@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 
 from engine import naming
-from engine.registry import serialized
 from engine.losses.classes import (
     ALL_CLASSES,
     CTC,
@@ -38,12 +37,12 @@ from engine.losses.loss import Loss, LossFunctionWrapper
 from engine.losses.public import (
     ALL_FUNCTIONS,
     BCE,
+    FUNCTIONS_BY_NAME,
     KLD,
     MAE,
     MAPE,
     MSE,
     MSLE,
-    FUNCTIONS_BY_NAME,
     bce,
     binary_crossentropy,
     binary_focal_crossentropy,
@@ -53,10 +52,10 @@ from engine.losses.public import (
     circle,
     cosine_similarity,
     ctc,
+    deserialize_function,
     dice,
     hinge,
     huber,
-    deserialize_function,
     kl_divergence,
     kld,
     kullback_leibler_divergence,
@@ -84,6 +83,7 @@ from engine.losses.reduction import (
     standardize_reduction,
     weighted_reduction,
 )
+from engine.registry import serialized
 
 ALL_OBJECTS_DICT = {**{cls.__name__: cls for cls in ALL_CLASSES}, **FUNCTIONS_BY_NAME}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 
 from engine import naming
-from engine.registry import serialized
 from engine.metrics import accuracy_metrics as acc
 from engine.metrics import confusion_metrics as conf
 from engine.metrics import correlation_metrics as corr
@@ -18,9 +17,10 @@ from engine.metrics import function_names
 from engine.metrics import iou_metrics as iou
 from engine.metrics import loss_metrics as lm
 from engine.metrics import regression_metrics as reg
-from engine.metrics.metric import Metric
 from engine.metrics.function_names import deserialize_function, serialize_function
+from engine.metrics.metric import Metric
 from engine.metrics.reduction_metrics import Mean, MeanMetricWrapper, Sum
+from engine.registry import serialized
 
 ALL_CLASSES = (
     Metric, Mean, Sum, MeanMetricWrapper,
