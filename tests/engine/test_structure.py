@@ -47,3 +47,15 @@ def test_flatten_by_names_reads_a_list_of_numbers_as_one_array_for_one_input():
     assert flatten_by_names({"b": np.ones(2)}, ["a", "b"], "sample_weight")[0] is None
     with pytest.raises(StructureError, match="nothing given for 'a'"):
         flatten_by_names({"b": np.ones(2)}, ["a", "b"], "targets")
+
+
+def test_fit_names_the_input_whose_samples_do_not_fit():
+    from engine import Input, Model, layers
+
+    a, b = Input(shape=(3,), name="first"), Input(shape=(None, 2), name="second")
+    model = Model([a, b], layers.Dense(1)(layers.concatenate([a, layers.GlobalAveragePooling1D()(b)])))
+    model.compile("sgd", "mse")
+    model.fit([np.ones((4, 3)), np.ones((4, 7, 2))], np.ones((4, 1)), verbose=0)  # None fits any size
+    with pytest.raises(StructureError, match=r"Input 'second'.*expected shape \(None, None, 2\)") as err:
+        model.fit([np.ones((4, 3)), np.ones((4, 7, 5))], np.ones((4, 1)), verbose=0)
+    assert err.value.key == "second"
