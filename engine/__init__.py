@@ -3,7 +3,7 @@
     from engine import Sequential, Model, Input, layers, optimizers, losses, metrics, callbacks
     from engine import model_from_json
 """
-__version__ = "0.1.0"  # before the imports: engine.saving.model_file writes it into model files
+__version__ = "0.1.0"  # before the imports: engine.saving writes it into the files it makes
 
 from engine import activations, allocator, backend, callbacks, constraints, initializers, layers, losses, metrics
 from engine import optimizers, regularizers, utils

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from engine import naming
+from engine import __version__, naming
 from engine.saving.serialization import keras_class_name
 
 _CELL_LAYERS = ("SimpleRNN", "LSTM", "GRU")
@@ -240,8 +240,6 @@ def write_legacy_h5(group, model) -> None:
     ``group.attrs["layer_names"]`` lists every layer; each layer's group lists its ``weight_names``
     (in :func:`_legacy_weights` order) and holds one dataset per name.
     """
-    from engine import __version__
-
     group.attrs["layer_names"] = [layer.name.encode("utf8") for layer in model.layers]
     group.attrs["backend"] = "numpy"
     group.attrs["keras_version"] = model.keras_version or "3"
