@@ -11,6 +11,7 @@ Redis (all under ``fitq:``)::
     fitq:sweep:<id>:decided   set: ``trial@rung`` pairs the early-stopping rule has ruled on
     fitq:restoring:<id>       short lock while one process restores a job from the store
     fitq:instance             the marker a Redis holds while its data is fitq's (gone = emptied / new)
+    fitq:workers              sorted set: live worker names by the time their heartbeat expires
 
 Store (under ``FITQ_DATA_DIR``)::
 
@@ -24,6 +25,8 @@ Store (under ``FITQ_DATA_DIR``)::
     jobs/<id>/model.json, weights.npz, history.json, predictions.npz
     sweeps/<id>/sweep.json             a sweep: its spec, tenant and trial job ids
     tmp/                               uploads and datasets being assembled
+    redis/                             the embedded redis-server's files (append-only file, logs)
+    redis/password                     its generated password (mode 0600)
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ PREFIX = "fitq"
 # -- Redis -------------------------------------------------------------------------------------------
 RUNNING = f"{PREFIX}:running"
 INSTANCE = f"{PREFIX}:instance"
+WORKERS = f"{PREFIX}:workers"
 
 
 def job_key(job_id: str) -> str:
@@ -70,6 +74,8 @@ JOBS = PurePosixPath("jobs")
 SWEEPS = PurePosixPath("sweeps")
 SWEEP = "sweep.json"
 TMP = PurePosixPath("tmp")
+REDIS_DIR = PurePosixPath("redis")
+REDIS_PASSWORD = "password"
 
 DATASET_META = "meta.json"
 DATASET_ARRAYS = "arrays"

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     scan_interval: float = Field(default=2.0, gt=0, description="Seconds between abandoned-job scans.")
     max_attempts: int = Field(default=5, ge=1, description="Attempts before an abandoned job is failed.")
 
+    redis_timeout: float = Field(default=5.0, gt=0, description="Socket timeout of the API's Redis calls, s.")
+    retry_after: int = Field(default=5, ge=1, description="Retry-After of a 503 while Redis is unavailable, s.")
+    worker_ttl: int = Field(default=30, ge=16,
+                            description="RQ worker TTL, s: a worker checks in every worker_ttl - 15 s while idle.")
+    restart_backoff: float = Field(default=1.0, gt=0, description="First delay before `fitq serve` restarts a "
+                                   "dead worker or Redis, s; doubles on each quick death.")
+    restart_backoff_max: float = Field(default=30.0, gt=0, description="Longest restart delay, s.")
+
 
 @lru_cache
 def get_settings() -> Settings:
