@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -51,10 +50,13 @@ def _interrupt(signum, frame):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """API + embedded Redis (unless REDIS_URL is set) + N workers; stops them all on Ctrl-C / SIGTERM."""
+    """API + embedded Redis (unless REDIS_URL is set) + N workers, kept alive by a supervisor; stops them
+    all on Ctrl-C / SIGTERM."""
     import uvicorn  # noqa: PLC0415 - only `serve` needs the web stack
 
     from service.app import create_app  # noqa: PLC0415
+    from service.supervisor import Supervisor  # noqa: PLC0415
+    from worker.layout import REDIS_DIR  # noqa: PLC0415
     from worker.redis_server import EmbeddedRedis  # noqa: PLC0415
     from worker.settings import get_settings  # noqa: PLC0415
 
@@ -64,15 +66,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "or use --host 127.0.0.1", file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor(settings.restart_backoff, settings.restart_backoff_max)
     embedded = None
     if not settings.redis_url:
-        embedded = EmbeddedRedis(settings.data_dir / "redis").start()
+        embedded = EmbeddedRedis(settings.data_dir / REDIS_DIR)
+        supervisor.add("redis-server", lambda: embedded.start().process)
         settings.redis_url = embedded.url
         os.environ["REDIS_URL"] = embedded.url
-        print(f"embedded redis-server on {embedded.url} (data in {settings.data_dir / 'redis'})", flush=True)
+        print(f"embedded redis-server on {embedded.public_url} (data in {embedded.directory})", flush=True)
     env = {**os.environ, "REDIS_URL": settings.redis_url, "FITQ_DATA_DIR": str(settings.data_dir.resolve())}
-    workers = [subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env)
-               for _ in range(args.workers if args.workers is not None else settings.workers)]
+    count = args.workers if args.workers is not None else settings.workers
+    for i in range(count):
+        supervisor.add(f"worker {i + 1}", lambda: subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker", "--log-level", args.log_level], env=env))
+    supervisor.run_in_background()
     signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises SIGTERM after its shutdown: stop the rest too
     try:
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host=args.host, port=args.port,
@@ -81,31 +88,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        _stop_workers(workers)
+        supervisor.stop()
+        _stop_workers([c.process for c in supervisor.children if c.name != "redis-server" and c.process])
         if embedded is not None:
             embedded.stop()
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """An RQ worker (forking: each job runs in a fresh child) on fitq's queues at REDIS_URL."""
-    import redis  # noqa: PLC0415
-    from rq import Worker  # noqa: PLC0415
-    from rq.serializers import JSONSerializer  # noqa: PLC0415
-
-    from worker import queues, tasks  # noqa: PLC0415, F401 - tasks (and the engine, NumPy only) load once here
+    """An RQ worker (forking: each job runs in a fresh child) on fitq's queues at REDIS_URL; it rides out
+    Redis outages and runs only fitq's own tasks."""
+    from worker import rq_worker, tasks  # noqa: PLC0415, F401 - tasks (and the engine, NumPy only) load once here
     from worker.settings import get_settings  # noqa: PLC0415
 
     settings = get_settings()
     if not settings.redis_url:
         print("REDIS_URL is not set: point it at the Redis that `fitq serve` or docker compose runs", file=sys.stderr)
         return 2
-    conn = redis.Redis.from_url(settings.redis_url)
-    names = [queues.PREDICT_QUEUE, queues.TRAIN_QUEUE]
-    worker = Worker([queues.queue(conn, n) for n in names], connection=conn, serializer=JSONSerializer,
-                    name=f"fitq-{socket.gethostname()}-{os.getpid()}")
-    worker.work(burst=args.burst, logging_level=args.log_level.upper(), with_scheduler=False)
-    return 0
+    return rq_worker.run(settings, burst=args.burst, logging_level=args.log_level.upper())
 
 
 # -- client commands -----------------------------------------------------------------------------
