@@ -1,8 +1,10 @@
-"""The FastAPI application: routers, error handlers, Redis and the store, the abandoned-job scanner."""
+"""The FastAPI application: routers, error handlers, Redis and the store, the scanner that requeues
+abandoned jobs, stops laggard sweep trials and restores an emptied Redis from the store."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import asynccontextmanager
 
 import redis
@@ -23,21 +25,43 @@ from worker.store import Store
 log = logging.getLogger("fitq.api")
 
 
-async def scan_abandoned(app: FastAPI) -> None:
-    """Requeues, every ``scan_interval`` seconds, running jobs whose worker stopped beating."""
-    settings = app.state.settings
-    while True:
-        await asyncio.sleep(settings.scan_interval)
+class Scanner:
+    """One tick every ``scan_interval`` s: restore an emptied Redis from the store, requeue abandoned jobs,
+    stop sweep trials that are clearly behind.
+
+    After Redis was unreachable, requeuing waits ``heartbeat_ttl`` s from its return: the ``alive`` keys
+    of jobs still running expired during the outage, and their heartbeats need one TTL to come back.
+    """
+
+    def __init__(self, records: Records, conn: redis.Redis, settings: Settings):
+        self.records = records
+        self.conn = conn
+        self.settings = settings
+        self.down = False
+        self.grace_until = 0.0
+
+    def tick(self) -> None:
         try:
-            await run_in_threadpool(lifecycle.requeue_abandoned, app.state.records, app.state.conn, settings)
-            await run_in_threadpool(_stop_laggard_trials, app)
-        except redis.RedisError:
-            log.exception("abandoned-job scan failed; retrying at the next tick")
+            lifecycle.reconcile(self.records, self.conn, self.settings)
+            if self.down:
+                self.down = False
+                self.grace_until = time.monotonic() + self.settings.heartbeat_ttl
+                log.warning("Redis answers again; abandoned jobs are requeued from %.1f s on",
+                            self.settings.heartbeat_ttl)
+            if time.monotonic() >= self.grace_until:
+                lifecycle.requeue_abandoned(self.records, self.conn, self.settings)
+            for doc in worker_sweeps.active_sweeps(self.records, self.conn):
+                worker_sweeps.stop_laggards(self.records, self.conn, doc)
+        except redis.RedisError as exc:
+            if not self.down:
+                log.warning("scan failed: Redis is unavailable (%s); retrying every %.1f s", exc,
+                            self.settings.scan_interval)
+            self.down = True
 
-
-def _stop_laggard_trials(app: FastAPI) -> None:
-    for doc in worker_sweeps.active_sweeps(app.state.records, app.state.conn):
-        worker_sweeps.stop_laggards(app.state.records, app.state.conn, doc)
+    async def run(self) -> None:
+        while True:
+            await run_in_threadpool(self.tick)
+            await asyncio.sleep(self.settings.scan_interval)
 
 
 @asynccontextmanager
@@ -45,13 +69,13 @@ async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set (`fitq serve` starts an embedded Redis and sets it)")
-    app.state.conn = redis.Redis.from_url(settings.redis_url)
-    app.state.aconn = aredis.Redis.from_url(settings.redis_url)
+    timeouts = {"socket_timeout": settings.redis_timeout, "socket_connect_timeout": settings.redis_timeout}
+    app.state.conn = redis.Redis.from_url(settings.redis_url, **timeouts)
+    app.state.aconn = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=settings.redis_timeout)
     app.state.store = Store.from_settings(settings)
     app.state.records = Records(app.state.conn, app.state.store)
     app.state.models = ModelCache(app.state.store)
-    await run_in_threadpool(lifecycle.restore_from_store, app.state.records, app.state.conn, settings)
-    scanner = asyncio.create_task(scan_abandoned(app))
+    scanner = asyncio.create_task(Scanner(app.state.records, app.state.conn, settings).run())
     try:
         yield
     finally:
@@ -67,5 +91,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     errors.install(app)
     for module in (health, datasets, jobs, model_files, sweeps, dashboard):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     return app

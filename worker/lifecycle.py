@@ -11,6 +11,7 @@ import redis
 
 from worker import queues
 from worker.errors import Conflict, TooManyRequests
+from worker.layout import INSTANCE
 from worker.records import Records
 from worker.store import new_id
 from worker.settings import Settings
@@ -130,4 +131,15 @@ def restore_from_store(records: Records, conn: redis.Redis, settings: Settings) 
         restored.append(job_id)
     if restored:
         log.warning("restored %d job records from the store", len(restored))
+    return restored
+
+
+def reconcile(records: Records, conn: redis.Redis, settings: Settings) -> list[str]:
+    """Restores records and queues from the store when Redis lacks fitq's marker (an emptied or new
+    Redis), then sets the marker; a no-op (one EXISTS) otherwise. Returns the ids restored."""
+    if conn.exists(INSTANCE):
+        return []
+    log.warning("this Redis holds no fitq marker (emptied or new): restoring jobs from the store")
+    restored = restore_from_store(records, conn, settings)
+    conn.set(INSTANCE, new_id("redis"))
     return restored

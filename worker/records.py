@@ -112,13 +112,14 @@ class Records:
     def get(self, job_id: str) -> dict | None:
         """The record, from Redis or (after a Redis restart) from the store's snapshot; None if unknown."""
         raw = self.conn.hgetall(job_key(job_id))
-        if raw:
+        if b"status" in raw:
             return decode(raw)
         return self.store.read_record(job_id)
 
     def exists(self, job_id: str) -> bool:
-        """Whether Redis holds the job's record."""
-        return bool(self.conn.exists(job_key(job_id)))
+        """Whether Redis holds the job's record (a hash with a status: a late progress write into an
+        emptied Redis leaves a partial hash, which does not count)."""
+        return bool(self.conn.hexists(job_key(job_id), "status"))
 
     def lock_restore(self, job_id: str, seconds: int = 60) -> bool:
         """Takes the short lock that lets one process restore ``job_id`` from the store."""
