@@ -1,11 +1,19 @@
-"""Every error answer is ``{"error": {"type", "message", "field"?}}``."""
+"""Every error answer is ``{"error": {"type", "message", "field"?}}``; :data:`ERROR_RESPONSES` documents
+them in the OpenAPI document.
+
+Redis being unreachable is a 503 with ``Retry-After``, answered by a handler of its own: the catch-all
+``Exception`` handler runs in Starlette's ``ServerErrorMiddleware``, which re-raises after answering
+and so makes the server drop the client's keep-alive connection.
+"""
 from __future__ import annotations
 
 import logging
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from worker.errors import FitqError
@@ -13,11 +21,43 @@ from worker.errors import FitqError
 log = logging.getLogger("fitq.api")
 
 
-def error_response(status: int, type_: str, message: str, field: str | None = None) -> JSONResponse:
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+def _documented(description: str) -> dict:
+    return {"model": ErrorBody, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    400: _documented("Malformed request (for instance a body that is not JSON)"),
+    401: _documented("Missing or unknown bearer token (when the server has API tokens)"),
+    404: _documented("No such resource for this tenant"),
+    409: _documented("The resource's state does not allow the request"),
+    413: _documented("An upload or archive over a configured limit"),
+    422: _documented("The request's content cannot work; `field` names the part at fault"),
+    429: _documented("Too many active jobs for this tenant"),
+    503: _documented("Redis is unavailable; retry after the `Retry-After` seconds"),
+}
+"""Every error status a route can answer, with the error body's schema (one dict for every router)."""
+
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
+
+def error_response(status: int, type_: str, message: str, field: str | None = None,
+                   headers: dict | None = None) -> JSONResponse:
     body = {"type": type_, "message": message}
     if field is not None:
         body["field"] = field
-    return JSONResponse({"error": body}, status_code=status)
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def _field_path(loc) -> str:
@@ -53,6 +93,14 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException):
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, kind, str(exc.detail))
+
+    async def unavailable(request: Request, exc: Exception):
+        log.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, "unavailable", f"the job store (Redis) is unavailable: {exc}",
+                              headers={"Retry-After": str(app.state.settings.retry_after)})
+
+    for error in REDIS_DOWN:
+        app.add_exception_handler(error, unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

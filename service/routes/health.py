@@ -1,14 +1,15 @@
-"""``GET /healthz``: Redis reachable, workers alive, version."""
+"""``GET /healthz``: Redis reachable, workers alive, version; 503 (same body) when either is missing."""
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
 import redis
 from fastapi import APIRouter
-from rq import Worker
+from fastapi.responses import JSONResponse
 
 from service.deps import ConnDep
 from service.schemas import Health
+from worker import presence
 
 router = APIRouter(tags=["health"])
 
@@ -20,13 +21,17 @@ def fitq_version() -> str:
         return "unknown"
 
 
-@router.get("/healthz", response_model=Health)
-def healthz(conn: ConnDep) -> Health:
-    """Whether Redis answers and how many RQ workers are registered."""
+@router.get("/healthz", response_model=Health,
+            responses={503: {"model": Health, "description": "Redis is unreachable or no worker is alive"}})
+def healthz(conn: ConnDep):
+    """Whether Redis answers and how many workers beat within their heartbeat TTL (503 when Redis is
+    unreachable or no worker is alive)."""
     try:
         conn.ping()
-        workers = Worker.count(connection=conn)
-        ok = True
+        workers = presence.count(conn)
+        reachable = True
     except redis.RedisError:
-        ok, workers = False, 0
-    return Health(status="ok" if ok else "degraded", redis=ok, workers=workers, version=fitq_version())
+        reachable, workers = False, 0
+    ok = reachable and workers > 0
+    body = Health(status="ok" if ok else "unavailable", redis=reachable, workers=workers, version=fitq_version())
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

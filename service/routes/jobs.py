@@ -56,7 +56,12 @@ def history(job_id: str, records: RecordsDep, tenant: TenantDep) -> dict:
     return {"epoch": record.get("epoch") or [], "history": record.get("history") or {}}
 
 
-@router.get("/{job_id}/events")
+EVENT_STREAM = {200: {"description": "Server-Sent Events: `event:` is the type, `data:` its JSON, `id:` its "
+                                    "position (send it back as `Last-Event-ID` to resume)",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse, responses=EVENT_STREAM)
 async def events(job_id: str, request: Request, records: RecordsDep, tenant: TenantDep) -> EventSourceResponse:
     """Server-Sent Events in order: ``status``, ``progress`` (throttled), ``epoch`` (end-of-epoch logs),
     ``cancel_requested``. The stream ends after a final status. ``Last-Event-ID`` resumes it."""
