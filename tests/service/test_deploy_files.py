@@ -21,13 +21,22 @@ def test_compose_runs_redis_api_and_scalable_workers_on_one_volume():
     assert "container_name" not in worker and "ports" not in worker, "--scale worker=N needs neither"
     assert worker["command"] == ["fitq", "worker"]
     for svc in (api, worker):
-        assert svc["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+        assert svc["environment"]["REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:?")
+        assert svc["environment"]["REDIS_URL"].endswith("}@redis:6379/0")
         assert svc["environment"]["FITQ_DATA_DIR"] == "/data"
         assert "fitq-data:/data" in svc["volumes"]
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
     assert set(doc["volumes"]) == {"redis-data", "fitq-data"}
     assert "--host" in api["command"] and "0.0.0.0" in api["command"]
     assert api["environment"]["FITQ_API_TOKENS"].startswith("${FITQ_API_TOKENS:?"), "public API needs tokens"
+
+
+def test_compose_redis_requires_a_password():
+    redis = compose()["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?"), "the healthcheck authenticates"
+    assert "ports" not in redis, "Redis is reachable only inside the compose network"
 
 
 def test_compose_uses_only_known_keys_and_valid_interpolation():
