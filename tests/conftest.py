@@ -22,7 +22,8 @@ FAST_TIMINGS = {"FITQ_HEARTBEAT_INTERVAL": "0.25", "FITQ_HEARTBEAT_TTL": "1.5", 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    """A redis-server child process on a free port for the whole session."""
+    """A redis-server child process on a free port for the whole session (with a generated password, as
+    every embedded Redis has: ``redis_server.url`` carries it)."""
     from worker.redis_server import EmbeddedRedis
 
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
@@ -141,11 +142,11 @@ class Workers:
         self.procs: list[subprocess.Popen] = []
         self.logs: list[Path] = []
 
-    def start(self, n: int = 1) -> list[subprocess.Popen]:
+    def start(self, n: int = 1, pythonpath: list[Path] = ()) -> list[subprocess.Popen]:
         from rq import Worker
 
         env = {**os.environ, "REDIS_URL": self.settings.redis_url, "FITQ_DATA_DIR": str(self.settings.data_dir),
-               "PYTHONPATH": str(ROOT), **FAST_TIMINGS}
+               "PYTHONPATH": os.pathsep.join(map(str, [ROOT, *pythonpath])), **FAST_TIMINGS}
         for name in ("store", "store_endpoint", "store_access_key", "store_secret_key"):
             if getattr(self.settings, name):
                 env[f"FITQ_{name.upper()}"] = getattr(self.settings, name)
