@@ -97,6 +97,12 @@ class FitqWorker(Worker):
         except REDIS_DOWN as exc:
             log.warning("worker %s: could not record state %s: %s", self.name, state, exc)
 
+    def check_for_suspension(self, burst):
+        try:
+            return super().check_for_suspension(burst)
+        except REDIS_DOWN as exc:
+            log.warning("worker %s: could not check for suspension: %s", self.name, exc)
+
     def run_maintenance_tasks(self):
         try:
             return super().run_maintenance_tasks()
