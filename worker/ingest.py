@@ -7,16 +7,21 @@ column names in the description) and image folders as ``.zip`` / ``.tar`` / ``.t
 
 Nothing is trusted: archive members are checked for names (no absolute paths, no ``..``, no links),
 count, unpacked size and compression ratio before a byte is written, and are then copied with a
-running byte count; ``.npy`` headers are parsed without pickles and must match the file's size.
+running byte count; ``.npy`` headers are parsed without pickles and must match the file's size. A tar
+archive's members are only known by reading it, so its caps (members, bytes, compression ratio both
+declared and as decompressed so far) are checked at each member, and every archive's unpacking has a
+CPU-time budget (``max_unpack_seconds``). A member whose data contradicts its header is a 422.
 """
 from __future__ import annotations
 
 import csv
+import lzma
 import os
 import shutil
 import tarfile
 import time
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -25,6 +30,13 @@ from worker import layout
 from worker.errors import InvalidInput, TooLarge
 from worker.settings import Settings
 from worker.store import ARRAY_NAME, Store
+
+CORRUPT = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError,
+           NotImplementedError, RuntimeError)
+"""What reading a lying or damaged archive raises (a member's size or CRC that does not hold, a truncated
+stream, an unsupported or encrypted member)."""
+RATIO_FLOOR = 1 << 20
+"""Compressed bytes read before the running compression ratio of a tar stream is checked."""
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
@@ -85,15 +97,46 @@ def _array_name(stem: str) -> str:
     return stem
 
 
-def _copy_capped(src, dst, limit: int, what: str) -> int:
-    """Copies ``src`` to ``dst`` in chunks; 413 as soon as more than ``limit`` bytes come."""
+class Budget:
+    """The CPU time one upload may spend unpacking (``max_unpack_seconds``), counted on this thread."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.start = time.thread_time()
+
+    def check(self) -> None:
+        if time.thread_time() - self.start > self.seconds:
+            raise TooLarge(f"unpacking the archive took more than max_unpack_seconds={self.seconds:g} s of CPU",
+                           field="file")
+
+
+def _copy_capped(src, dst, limit: int, what: str, budget: Budget | None = None) -> int:
+    """Copies a member of declared size ``limit`` from ``src`` to ``dst`` in chunks; 413 as soon as more
+    than ``limit`` bytes come or ``budget`` is spent; 422 when the data is corrupt or is not ``limit``
+    bytes long (its header lies)."""
     total = 0
-    while chunk := src.read(CHUNK):
+    while True:
+        try:
+            chunk = src.read(CHUNK)
+        except CORRUPT as exc:
+            raise InvalidInput(f"{what} is corrupt or its size fields lie: {exc}", field="file") from exc
+        if not chunk:
+            if total != limit:
+                raise InvalidInput(f"{what} holds {total} bytes but its header says {limit}", field="file")
+            return total
         total += len(chunk)
         if total > limit:
             raise TooLarge(f"{what} unpacks to more than {limit} bytes", field="file")
         dst.write(chunk)
-    return total
+        if budget is not None:
+            budget.check()
+
+
+def _open_zip(upload: Path, what: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(upload)
+    except CORRUPT as exc:
+        raise InvalidInput(f"not a valid {what} file: {exc}", field="file") from exc
 
 
 def _ingest_npy(upload: Path, filename: str, arrays_dir: Path) -> dict:
@@ -114,10 +157,8 @@ def _check_zip_members(infos: list[zipfile.ZipInfo], settings: Settings, packed_
 
 
 def _ingest_npz(upload: Path, arrays_dir: Path, settings: Settings) -> dict:
-    try:
-        archive = zipfile.ZipFile(upload)
-    except zipfile.BadZipFile as exc:
-        raise InvalidInput(f"not a valid .npz file: {exc}", field="file") from exc
+    budget = Budget(settings.max_unpack_seconds)
+    archive = _open_zip(upload, ".npz")
     with archive:
         infos = archive.infolist()
         _check_zip_members(infos, settings, upload.stat().st_size)
@@ -128,8 +169,8 @@ def _ingest_npz(upload: Path, arrays_dir: Path, settings: Settings) -> dict:
                 raise InvalidInput(f".npz member {info.filename!r} is not a top-level .npy file", field="file")
             name = _array_name(member.stem)
             target = arrays_dir / f"{name}.npy"
-            with archive.open(info) as src, open(target, "wb") as dst:
-                _copy_capped(src, dst, info.file_size, f"member {info.filename!r}")
+            with _open_member(archive, info) as src, open(target, "wb") as dst:
+                _copy_capped(src, dst, info.file_size, f"member {info.filename!r}", budget)
             described[name] = check_npy(target, name)
     return described
 
@@ -198,11 +239,16 @@ def _class_layout(paths: list[PurePosixPath]) -> list[tuple[str, str]]:
     return [(p.parts[0], p.parts[1]) for p in paths]
 
 
-def _ingest_zip_images(upload: Path, images_dir: Path, settings: Settings) -> dict:
+def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
     try:
-        archive = zipfile.ZipFile(upload)
-    except zipfile.BadZipFile as exc:
-        raise InvalidInput(f"not a valid zip file: {exc}", field="file") from exc
+        return archive.open(info)
+    except CORRUPT as exc:
+        raise InvalidInput(f"member {info.filename!r} is corrupt or its header lies: {exc}", field="file") from exc
+
+
+def _ingest_zip_images(upload: Path, images_dir: Path, settings: Settings) -> dict:
+    budget = Budget(settings.max_unpack_seconds)
+    archive = _open_zip(upload, "zip")
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
         _check_zip_members(infos, settings, upload.stat().st_size)
@@ -213,39 +259,59 @@ def _ingest_zip_images(upload: Path, images_dir: Path, settings: Settings) -> di
         placed = _class_layout([p for _, p in chosen])
         for (info, _), (cls, fname) in zip(chosen, placed):
             (images_dir / cls).mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as src, open(images_dir / cls / fname, "wb") as dst:
-                _copy_capped(src, dst, info.file_size, f"member {info.filename!r}")
+            with _open_member(archive, info) as src, open(images_dir / cls / fname, "wb") as dst:
+                _copy_capped(src, dst, info.file_size, f"member {info.filename!r}", budget)
     return _describe_images(placed)
 
 
+def _tar_members(archive: tarfile.TarFile, raw, packed: int, settings: Settings, budget: Budget) -> list:
+    """The archive's regular-file members, with every cap checked as each header is read."""
+    members = []
+    total = 0
+    for member in archive:
+        budget.check()
+        if len(members) >= settings.max_archive_members:
+            raise TooLarge(f"archive has more than {settings.max_archive_members} members", field="file")
+        if member.issym() or member.islnk() or member.isdev() or member.isfifo():
+            raise InvalidInput(f"archive member {member.name!r} is a link or device", field="file")
+        unpacked = max(archive.offset, raw.tell())
+        if unpacked > settings.max_compression_ratio * max(raw.tell(), RATIO_FLOOR):
+            raise TooLarge(f"archive's compression ratio is over max_compression_ratio="
+                           f"{settings.max_compression_ratio:g} (tar bomb?)", field="file")
+        if not member.isfile():
+            continue
+        total += member.size
+        if total > settings.max_extracted_bytes:
+            raise TooLarge(f"archive unpacks to more than {settings.max_extracted_bytes} bytes", field="file")
+        if total > max(packed, 1) * settings.max_compression_ratio:
+            raise TooLarge(f"archive's compression ratio is over max_compression_ratio="
+                           f"{settings.max_compression_ratio:g} (tar bomb?)", field="file")
+        members.append(member)
+    return members
+
+
 def _ingest_tar_images(upload: Path, images_dir: Path, settings: Settings) -> dict:
-    try:
-        archive = tarfile.open(upload)
-    except tarfile.TarError as exc:
-        raise InvalidInput(f"not a valid tar file: {exc}", field="file") from exc
-    with archive:
-        members = []
-        total = 0
-        for member in archive:
-            if len(members) >= settings.max_archive_members:
-                raise TooLarge(f"archive has more than {settings.max_archive_members} members", field="file")
-            if member.issym() or member.islnk() or member.isdev() or member.isfifo():
-                raise InvalidInput(f"archive member {member.name!r} is a link or device", field="file")
-            if not member.isfile():
-                continue
-            total += member.size
-            if total > settings.max_extracted_bytes:
-                raise TooLarge(f"archive unpacks to more than {settings.max_extracted_bytes} bytes", field="file")
-            members.append(member)
-        if total > max(upload.stat().st_size, 1) * settings.max_compression_ratio:
-            raise TooLarge("archive's compression ratio is too high (tar bomb?)", field="file")
-        chosen = [(m, p) for m in members if (p := _image_member_path(m.name)) is not None]
-        placed = _class_layout([p for _, p in chosen])
-        for (member, _), (cls, fname) in zip(chosen, placed):
-            (images_dir / cls).mkdir(parents=True, exist_ok=True)
-            src = archive.extractfile(member)
-            with src, open(images_dir / cls / fname, "wb") as dst:
-                _copy_capped(src, dst, member.size, f"member {member.name!r}")
+    budget = Budget(settings.max_unpack_seconds)
+    with open(upload, "rb") as raw:
+        try:
+            archive = tarfile.open(fileobj=raw, mode="r:*")
+        except CORRUPT as exc:
+            raise InvalidInput(f"not a valid tar file: {exc}", field="file") from exc
+        with archive:
+            try:
+                members = _tar_members(archive, raw, upload.stat().st_size, settings, budget)
+            except CORRUPT as exc:
+                raise InvalidInput(f"the tar archive is corrupt: {exc}", field="file") from exc
+            chosen = [(m, p) for m in members if (p := _image_member_path(m.name)) is not None]
+            placed = _class_layout([p for _, p in chosen])
+            for (member, _), (cls, fname) in zip(chosen, placed):
+                (images_dir / cls).mkdir(parents=True, exist_ok=True)
+                try:
+                    src = archive.extractfile(member)
+                except CORRUPT as exc:
+                    raise InvalidInput(f"member {member.name!r} is corrupt: {exc}", field="file") from exc
+                with src, open(images_dir / cls / fname, "wb") as dst:
+                    _copy_capped(src, dst, member.size, f"member {member.name!r}", budget)
     return _describe_images(placed)
 
 
