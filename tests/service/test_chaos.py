@@ -1,6 +1,7 @@
 """Chaos under a real `fitq serve`: SIGKILL of a worker (parent and horse), SIGKILL of the embedded
-Redis, and FLUSHALL of Redis while a job trains. Each time the job ends ``succeeded`` with every epoch
-once in its History, and nothing is restarted by hand."""
+Redis, and FLUSHALL of Redis while a job trains. Each time the job (seeded, shuffled) ends ``succeeded``
+with every epoch once in its History and the same weights as the same job run without a fault, and
+nothing is restarted by hand."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psutil
 import pytest
 import redis
@@ -76,12 +78,17 @@ class Serve:
         password = (self.data / layout.REDIS_DIR / layout.REDIS_PASSWORD).read_text().strip()
         return redis.Redis(port=port, password=password)
 
-    def start_job(self, epochs: int = EPOCHS) -> str:
+    def start_job(self, epochs: int = EPOCHS) -> tuple[str, str]:
+        """Runs the job once undisturbed (the reference), submits it again and returns both ids once the
+        second has finished two epochs."""
         ds = self.client.upload_arrays(regression_arrays(n=SAMPLES))["id"]
-        job = self.client.submit(dense_spec(ds, epochs=epochs, batch_size=16))
+        spec = {**dense_spec(ds, epochs=epochs, batch_size=16, shuffle=True), "seed": 11}
+        reference = self.client.submit(spec)["id"]
+        assert self.finished(reference)["status"] == "succeeded"
+        job = self.client.submit(spec)
         wait_for(lambda: len(self.client.job(job["id"])["epoch"]) >= 2, timeout=60, interval=0.05,
                  what="two epochs")
-        return job["id"]
+        return job["id"], reference
 
     def finished(self, job_id: str, timeout: float = 60) -> dict:
         def done():
@@ -94,12 +101,16 @@ class Serve:
         return wait_for(done, timeout=timeout, interval=0.1, what=f"job {job_id} to finish")
 
 
-def assert_complete(serve: Serve, job: dict) -> None:
+def assert_complete(serve: Serve, job: dict, reference: str) -> None:
+    """Succeeded, every epoch once, the reference's History and bit-identical weights."""
     assert job["status"] == "succeeded", (job, serve.log.read_text()[-3000:])
     assert job["epoch"] == list(range(EPOCHS))
     history = serve.client.history(job["id"])
     assert history["epoch"] == list(range(EPOCHS))
     assert all(len(values) == EPOCHS for values in history["history"].values())
+    assert history == serve.client.history(reference)
+    for ours, theirs in zip(serve.client.weights(job["id"]), serve.client.weights(reference), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def kill_family(proc: psutil.Process) -> None:
@@ -113,13 +124,13 @@ def kill_family(proc: psutil.Process) -> None:
 
 def test_killed_worker_is_restarted_and_the_job_resumes(tmp_path):
     with Serve(tmp_path, workers=1) as serve:
-        job_id = serve.start_job()
+        job_id, reference = serve.start_job()
         [worker] = serve.worker_processes()
         assert worker.children(), "the job runs in the worker's horse"
         kill_family(worker)
         wait_for(lambda: serve.health().get("workers") == 0, timeout=10, what="the dead worker to stop counting")
         job = serve.finished(job_id)
-        assert_complete(serve, job)
+        assert_complete(serve, job, reference)
         assert job["attempt"] == 2
         [again] = serve.worker_processes()
         assert again.pid != worker.pid
@@ -128,7 +139,7 @@ def test_killed_worker_is_restarted_and_the_job_resumes(tmp_path):
 
 def test_killed_redis_is_restarted_and_workers_ride_it_out(tmp_path):
     with Serve(tmp_path, workers=1, FITQ_RESTART_BACKOFF="2") as serve:
-        job_id = serve.start_job()
+        job_id, reference = serve.start_job()
         workers = sorted(p.pid for p in serve.worker_processes())
         old = serve.redis_process()
         old.send_signal(signal.SIGKILL)
@@ -138,19 +149,20 @@ def test_killed_redis_is_restarted_and_workers_ride_it_out(tmp_path):
         wait_for(lambda: serve.health().get("status") == "ok", timeout=20, interval=0.1, what="Redis back")
         assert serve.redis_process().pid != old.pid
         job = serve.finished(job_id)
-        assert_complete(serve, job)
+        assert_complete(serve, job, reference)
+        assert job["attempt"] == 1, "the job's process rode out the outage"
         assert sorted(p.pid for p in serve.worker_processes()) == workers, "the workers survived"
 
 
 def test_emptied_redis_is_restored_while_a_job_runs(tmp_path):
     with Serve(tmp_path, workers=1) as serve:
-        job_id = serve.start_job()
+        job_id, reference = serve.start_job()
         workers = sorted(p.pid for p in serve.worker_processes())
         conn = serve.redis()
         conn.flushall()
         wait_for(lambda: conn.exists(layout.INSTANCE), timeout=30, what="the scanner to notice")
         job = serve.finished(job_id)
-        assert_complete(serve, job)
+        assert_complete(serve, job, reference)
         assert job["attempt"] >= 2
         assert sorted(p.pid for p in serve.worker_processes()) == workers, "nothing was restarted"
-        assert serve.client.jobs()["total"] == 1
+        assert serve.client.jobs()["total"] == 2, "the finished reference is restored too"
