@@ -1,6 +1,7 @@
 """``/v1/jobs``: submit, list, get, History, Server-Sent Events, cancel, model, weights, predict, evaluate."""
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -9,6 +10,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from service import keras_files, serving
+from service.errors import REDIS_DOWN
 from service.deps import ConnDep, RecordsDep, SettingsDep, StoreDep, TenantDep, job_of_tenant
 from service.schemas import History, Job, JobList
 from service.validation import check_job
@@ -20,6 +22,9 @@ from worker.status import JobKind, JobStatus
 from worker.store import dumps
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+STREAM_RETRY = 1.0
+"""Seconds an event stream waits before asking an unreachable Redis again."""
 
 
 @router.post("", status_code=202, response_model=Job)
@@ -64,7 +69,8 @@ EVENT_STREAM = {200: {"description": "Server-Sent Events: `event:` is the type, 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, responses=EVENT_STREAM)
 async def events(job_id: str, request: Request, records: RecordsDep, tenant: TenantDep) -> EventSourceResponse:
     """Server-Sent Events in order: ``status``, ``progress`` (throttled), ``epoch`` (end-of-epoch logs),
-    ``cancel_requested``. The stream ends after a final status. ``Last-Event-ID`` resumes it."""
+    ``cancel_requested``. The stream ends after a final status. ``Last-Event-ID`` resumes it. A stream
+    open while Redis restarts waits for it and goes on."""
     await run_in_threadpool(job_of_tenant, records, job_id, tenant)
     aconn = request.app.state.aconn
     after = request.headers.get("last-event-id") or "0"
@@ -72,12 +78,17 @@ async def events(job_id: str, request: Request, records: RecordsDep, tenant: Ten
     async def stream():
         nonlocal after
         while True:
-            batch = await read_events_async(aconn, job_id, after, block_ms=1000)
-            if not batch:
+            try:
+                batch = await read_events_async(aconn, job_id, after, block_ms=1000)
+                status = None if batch else await run_in_threadpool(
+                    lambda: records.fields(job_id, "status")["status"])
+            except REDIS_DOWN:
                 if await request.is_disconnected():
                     return
-                status = await run_in_threadpool(lambda: records.fields(job_id, "status")["status"])
-                if status is None:
+                await asyncio.sleep(STREAM_RETRY)
+                continue
+            if not batch:
+                if await request.is_disconnected() or status is None:
                     return
                 continue
             for after, kind, payload in batch:

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import redis
@@ -75,6 +77,30 @@ def test_redis_down_answers_503_and_keeps_the_connection(settings, make_api, tmp
         again = client.http.get("/v1/jobs")
         assert again.status_code == 200
         assert again.extensions["network_stream"].get_extra_info("client_addr") == connection
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_event_stream_waits_out_a_redis_restart(settings, make_api, tmp_path):
+    server = EmbeddedRedis(tmp_path / "own-redis", appendonly=True).start()
+    try:
+        client = Client(make_api(settings.model_copy(update={"redis_url": server.url})).url)
+        ds = client.upload_arrays(regression_arrays(n=32))["id"]
+        job = client.submit(dense_spec(ds, epochs=1))  # no worker: it stays queued
+        received = []
+        reader = threading.Thread(target=lambda: received.extend(client.events(job["id"])), daemon=True)
+        reader.start()
+        wait_for(lambda: received, timeout=10, what="the first event")
+        server.stop()
+        time.sleep(2.5)
+        assert reader.is_alive(), "the stream stayed open while Redis was down"
+        server.start()
+        wait_for(lambda: client.http.get("/v1/jobs").status_code == 200, timeout=10, what="Redis back")
+        client.cancel(job["id"])
+        reader.join(15)
+        assert not reader.is_alive()
+        assert [data["status"] for kind, data in received if kind == "status"] == ["queued", "canceled"]
         client.close()
     finally:
         server.stop()
