@@ -86,7 +86,8 @@ class EmbeddedRedis:
         return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
-        """Starts the server (on the same port after a restart) and waits until it answers PING."""
+        """Starts the server (on the same port after a restart) and waits until it answers PING: up to
+        ``timeout`` s to accept connections, then as long as loading its data takes."""
         self.directory.mkdir(parents=True, exist_ok=True)
         # "-" reads configuration from stdin first; the options after it add to it.
         args = [str(server_binary()), "-", "--port", str(self.port), "--bind", "127.0.0.1",
@@ -103,7 +104,9 @@ class EmbeddedRedis:
             try:
                 client.ping()
                 return self
-            except (redis.ConnectionError, redis.BusyLoadingError):
+            except redis.BusyLoadingError:  # up and reading its append-only file: wait as long as that takes
+                time.sleep(0.05)
+            except redis.ConnectionError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(f"redis-server did not start (see {self.directory / 'redis.log'})")
