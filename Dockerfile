@@ -11,7 +11,7 @@ COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY worker ./worker
 COPY service ./service
-RUN pip install . && useradd --create-home --uid 1000 fitq && mkdir -p /data && chown fitq /data
+RUN pip install '.[s3]' && useradd --create-home --uid 1000 fitq && mkdir -p /data /cache && chown fitq /data /cache
 
 USER fitq
 VOLUME ["/data"]

@@ -73,6 +73,7 @@ async def lifespan(app: FastAPI):
     app.state.conn = redis.Redis.from_url(settings.redis_url, **timeouts)
     app.state.aconn = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=settings.redis_timeout)
     app.state.store = Store.from_settings(settings)
+    await run_in_threadpool(app.state.store.remote.ensure)  # a fresh object store gets its bucket
     app.state.records = Records(app.state.conn, app.state.store)
     app.state.models = ModelCache(app.state.store)
     scanner = asyncio.create_task(Scanner(app.state.records, app.state.conn, settings).run())

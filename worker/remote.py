@@ -18,6 +18,9 @@ class NoRemote:
 
     enabled = False
 
+    def ensure(self) -> None:
+        return None
+
     def put(self, key: str, path: Path) -> None:
         return None
 
@@ -52,6 +55,17 @@ class S3Remote:
         self.client = boto3.client("s3", endpoint_url=endpoint_url, aws_access_key_id=access_key,
                                    aws_secret_access_key=secret_key, region_name=region,
                                    config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+
+    def ensure(self) -> None:
+        """Creates the bucket when the server has none of that name (a fresh object store)."""
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            self.client.create_bucket(Bucket=self.bucket)
 
     def _key(self, key: str) -> str:
         return str(PurePosixPath(self.prefix, key)) if self.prefix else key

@@ -13,20 +13,23 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_compose_runs_redis_api_and_scalable_workers_on_one_volume():
+def test_compose_runs_redis_an_object_store_api_and_scalable_workers_sharing_no_volume():
     doc = compose()
     services = doc["services"]
-    assert set(services) == {"redis", "api", "worker"}
+    assert set(services) == {"redis", "objects", "api", "worker"}
     worker, api = services["worker"], services["api"]
     assert "container_name" not in worker and "ports" not in worker, "--scale worker=N needs neither"
     assert worker["command"] == ["fitq", "worker"]
     for svc in (api, worker):
         assert svc["environment"]["REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:?")
         assert svc["environment"]["REDIS_URL"].endswith("}@redis:6379/0")
-        assert svc["environment"]["FITQ_DATA_DIR"] == "/data"
-        assert "fitq-data:/data" in svc["volumes"]
+        env = svc["environment"]
+        assert env["FITQ_STORE"] == "s3://fitq/store" and env["FITQ_STORE_ENDPOINT"] == "http://objects:9000"
+        assert env["FITQ_STORE_SECRET_KEY"] == services["objects"]["environment"]["MINIO_ROOT_PASSWORD"]
+        assert "volumes" not in svc, "workers on other hosts need only Redis and the object store"
         assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert set(doc["volumes"]) == {"redis-data", "fitq-data"}
+        assert svc["depends_on"]["objects"]["condition"] == "service_healthy"
+    assert set(doc["volumes"]) == {"redis-data", "object-data"}
     assert "--host" in api["command"] and "0.0.0.0" in api["command"]
     assert api["environment"]["FITQ_API_TOKENS"].startswith("${FITQ_API_TOKENS:?"), "public API needs tokens"
 
@@ -56,5 +59,5 @@ def test_dockerfile_installs_the_package_and_serves_on_all_interfaces():
     assert text.startswith("#") and "FROM python:3.11" in text
     for package in ("engine", "worker", "service"):
         assert f"COPY {package} ./{package}" in text
-    assert "RUN pip install ." in text
+    assert "RUN pip install '.[s3]'" in text, "the object store needs boto3"
     assert 'CMD ["fitq", "serve", "--host", "0.0.0.0"' in text

@@ -110,3 +110,13 @@ def test_worker_on_another_machine_resumes_from_the_object_store_checkpoint(s3_s
         finally:
             for pool in pools:
                 pool.stop_all()
+
+
+def test_a_fresh_object_store_gets_its_bucket_when_the_api_starts(s3_settings, make_api, tmp_path):
+    from service.client import Client
+
+    fresh = s3_settings.model_copy(update={"store": "s3://fresh-bucket/fitq", "data_dir": tmp_path / "api"})
+    with Client(make_api(fresh).url) as api:
+        ds = api.upload_arrays(regression_arrays(n=8))["id"]
+    other = Store.from_settings(fresh.model_copy(update={"data_dir": tmp_path / "elsewhere"}))
+    assert [m["id"] for m in other.list_datasets("public")] == [ds]
