@@ -105,7 +105,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.redis_url:
         print("REDIS_URL is not set: point it at the Redis that `fitq serve` or docker compose runs", file=sys.stderr)
         return 2
-    return rq_worker.run(settings, burst=args.burst, logging_level=args.log_level.upper())
+    if args.gpu is not None:
+        # The horses this worker forks see only that GPU; this process itself never touches CUDA.
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(args.gpu)
+    return rq_worker.run(settings, burst=args.burst, logging_level=args.log_level.upper(), gpu=args.gpu)
 
 
 # -- client commands -----------------------------------------------------------------------------
@@ -214,6 +217,8 @@ def parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="a worker joining the Redis at REDIS_URL")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--gpu", type=int, default=None, metavar="N",
+                        help="serve the GPU queue on GPU N (jobs with \"device\": \"gpu\"), one job at a time")
     worker.add_argument("--log-level", default="info")
     worker.set_defaults(func=cmd_worker)
 

@@ -81,4 +81,6 @@ class Health(BaseModel):
     status: str
     redis: bool
     workers: int
+    gpu_workers: list[str] = []
+    """Names of the live workers that serve a GPU (``fitq worker --gpu N``)."""
     version: str

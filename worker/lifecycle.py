@@ -29,10 +29,13 @@ def submit(records: Records, conn: redis.Redis, settings: Settings, tenant: str,
     if len(active) >= settings.max_active_jobs:
         raise TooManyRequests(f"{len(active)} jobs are already queued or running, this server's limit per "
                               f"caller (FITQ_MAX_ACTIVE_JOBS); wait for one to end or cancel one")
+    if isinstance(spec, JobSpec) and spec.device is None:
+        spec = spec.model_copy(update={"device": "gpu" if spec.backend == "cupy" else settings.default_device})
     job_id = new_id("job")
     records.store.write_spec(job_id, spec)
-    record = records.create(job_id, tenant, kind, name, extra)
-    queues.enqueue(conn, settings, kind, job_id, record["attempt"])
+    device = getattr(spec, "device", None)
+    record = records.create(job_id, tenant, kind, name, {**(extra or {}), **({"device": device} if device else {})})
+    queues.enqueue(conn, settings, kind, job_id, record["attempt"], device)
     return record
 
 
@@ -87,7 +90,7 @@ def requeue_abandoned(records: Records, conn: redis.Redis, settings: Settings) -
     for job_id in records.running_ids():
         if records.is_alive(job_id):
             continue
-        current = records.fields(job_id, "status", "attempt", "kind", "cancel_requested")
+        current = records.fields(job_id, "status", "attempt", "kind", "cancel_requested", "device")
         if current["status"] != JobStatus.RUNNING:
             records.forget_running(job_id)
             continue
@@ -104,7 +107,7 @@ def requeue_abandoned(records: Records, conn: redis.Redis, settings: Settings) -
             done = records.transition(job_id, [JobStatus.RUNNING], JobStatus.QUEUED, expect_attempt=attempt,
                                       attempt=attempt + 1, requeued_at=now)
             if done:
-                queues.enqueue(conn, settings, current["kind"], job_id, attempt + 1)
+                queues.enqueue(conn, settings, current["kind"], job_id, attempt + 1, current["device"])
         if done:
             log.warning("job %s: worker of attempt %d is gone; acted on it", job_id, attempt)
             acted.append(job_id)
@@ -127,7 +130,7 @@ def restore_from_store(records: Records, conn: redis.Redis, settings: Settings) 
             record.update(status=JobStatus.QUEUED, attempt=record["attempt"] + 1, progress=None)
         records.restore(record)
         if requeue:
-            queues.enqueue(conn, settings, record["kind"], job_id, record["attempt"])
+            queues.enqueue(conn, settings, record["kind"], job_id, record["attempt"], record.get("device"))
         restored.append(job_id)
     if restored:
         log.warning("restored %d job records from the store", len(restored))

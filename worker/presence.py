@@ -6,6 +6,7 @@ SIGKILL stops counting ``heartbeat_ttl`` seconds later without anyone cleaning u
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 
@@ -15,6 +16,7 @@ from worker.layout import WORKERS
 
 log = logging.getLogger("fitq.worker")
 
+GPU_NAME = re.compile(r"-gpu\d+(-\d+)?$")
 FORGET_AFTER = 3600.0
 """Entries expired this many seconds ago are dropped from the set."""
 
@@ -36,6 +38,12 @@ def leave(conn: redis.Redis, name: str) -> None:
 def count(conn: redis.Redis) -> int:
     """How many workers beat within their TTL."""
     return int(conn.zcount(WORKERS, f"({time.time()}", "+inf"))
+
+
+def gpu_workers(conn: redis.Redis) -> list[str]:
+    """Names of the live workers that serve a GPU (``fitq worker --gpu N`` names end in ``-gpuN``)."""
+    names = [n.decode() for n in conn.zrangebyscore(WORKERS, f"({time.time()}", "+inf")]
+    return sorted(n for n in names if GPU_NAME.search(n))
 
 
 class Presence:

@@ -110,6 +110,12 @@ class FitqWorker(Worker):
             log.warning("worker %s: registry maintenance failed: %s", self.name, exc)
 
 
+def stop_asked(worker: Worker) -> bool:
+    """Whether SIGTERM / SIGINT asked ``worker`` to stop: RQ sets ``_stop_requested`` only when the stop
+    comes during a job; an idle worker is stopped by an exception and leaves only the request's date."""
+    return bool(worker._stop_requested or worker._shutdown_requested_date is not None)
+
+
 def wait_for_redis(conn: redis.Redis, stop, first: float = 0.5, longest: float = 5.0) -> bool:
     """Pings until Redis answers (True) or ``stop()`` is true (False), backing off up to ``longest`` s."""
     delay = first
@@ -123,18 +129,22 @@ def wait_for_redis(conn: redis.Redis, stop, first: float = 0.5, longest: float =
     return False
 
 
-def run(settings: Settings, burst: bool = False, logging_level: str = "INFO") -> int:
-    """Works fitq's queues until asked to stop, rejoining Redis with a fresh worker after an outage."""
-    base = f"fitq-{socket.gethostname()}-{os.getpid()}"
+def run(settings: Settings, burst: bool = False, logging_level: str = "INFO", gpu: int | None = None) -> int:
+    """Works fitq's queues until asked to stop, rejoining Redis with a fresh worker after an outage.
+
+    With ``gpu``, the worker serves only the GPU queue (one job at a time on that GPU); its horses, not
+    this process, create the CUDA context (a CUDA context does not survive ``fork``).
+    """
+    base = f"fitq-{socket.gethostname()}-{os.getpid()}" + (f"-gpu{gpu}" if gpu is not None else "")
     presence = Presence(settings.redis_url, base, settings.heartbeat_interval, settings.heartbeat_ttl).start()
     conn = redis.Redis.from_url(settings.redis_url)
-    names = [queues.PREDICT_QUEUE, queues.TRAIN_QUEUE]
+    names = list(queues.GPU_QUEUES if gpu is not None else queues.CPU_QUEUES)
     worker = None
     try:
         for incarnation in count():
             if incarnation:
                 time.sleep(REJOIN_PAUSE)
-            if not wait_for_redis(conn, lambda: worker is not None and worker._stop_requested):
+            if not wait_for_redis(conn, lambda: worker is not None and stop_asked(worker)):
                 return 0
             worker = FitqWorker([queues.queue(conn, n) for n in names], connection=conn,
                                 serializer=JSONSerializer, name=base if incarnation == 0 else f"{base}-{incarnation}",
@@ -145,7 +155,7 @@ def run(settings: Settings, burst: bool = False, logging_level: str = "INFO") ->
                 worker.work(burst=burst, logging_level=logging_level, with_scheduler=False)
             except REDIS_DOWN as exc:
                 log.warning("worker %s: Redis went away: %s", worker.name, exc)
-            if burst or worker._stop_requested:
+            if burst or stop_asked(worker):
                 return 0
             log.warning("worker %s stopped working (Redis unreachable?); rejoining when Redis answers",
                         worker.name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     api_tokens: dict[str, str] = Field(
         default_factory=dict, description="Bearer token -> tenant; empty means no auth (loopback only).")
     workers: int = Field(default=1, ge=0, description="Worker processes `fitq serve` starts.")
+    default_device: Literal["cpu", "gpu"] = Field(
+        default="cpu", description="Where a job that names no device trains ('gpu': on the GPU workers).")
 
     max_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="Byte cap of one upload.")
     max_extracted_bytes: int = Field(default=8 * 1024**3, gt=0, description="Cap of an archive's unpacked size.")

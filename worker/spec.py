@@ -155,9 +155,23 @@ class JobSpec(Strict):
     fit: FitSpec = Field(default_factory=FitSpec)
     initial_weights: str | None = None
     backend: Literal["numpy", "cupy"] = "numpy"
+    device: Literal["cpu", "gpu"] | None = Field(
+        default=None, description="Where the job trains: 'gpu' waits for a GPU worker and trains on CuPy; "
+                                  "unset takes the server's FITQ_DEFAULT_DEVICE ('cupy' as backend means 'gpu').")
     seed: int | None = Field(default=None, ge=0, lt=2**32,
                              description="Seeds the job's random generators (keras.utils.set_random_seed): "
                                          "the same spec and data then train to the same weights.")
+
+    @model_validator(mode="after")
+    def _device_and_backend_agree(self) -> "JobSpec":
+        if self.device == "cpu" and self.backend == "cupy":
+            raise ValueError("backend 'cupy' runs on a GPU: drop it or set device 'gpu'")
+        return self
+
+    @property
+    def array_backend(self) -> str:
+        """The engine backend the job trains with: ``cupy`` on a GPU, ``numpy`` otherwise."""
+        return "cupy" if self.device == "gpu" or self.backend == "cupy" else "numpy"
 
     @field_validator("model")
     @classmethod

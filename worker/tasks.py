@@ -78,7 +78,7 @@ def _train(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
     engine_random.set_random_seed(seed)
     with engine_random.tracking() as generators:
         model = build_model(spec.model)
-        model.use_backend(spec.backend)
+        model.use_backend(spec.array_backend)
         model.compile(**compile_kwargs(spec.compile))
         options = _fit_options(spec)
         if checkpoint is not None:
@@ -134,7 +134,7 @@ def _fail_diverged(ctx: Context, job_id: str, attempt: int, reporter: JobReporte
 def _predict(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
     request = ctx.store.read_spec(job_id, PredictJob)
     parent_spec = ctx.store.read_spec(request.parent, JobSpec)
-    model = load_trained(ctx.store, request.parent, backend=parent_spec.backend)
+    model = load_trained(ctx.store, request.parent)  # predict jobs run on CPU workers
     x = data.load(data.by_name(ctx.store, record["tenant"], request.dataset, list(model.input_names), "dataset"))
     predictions = model.predict(x, batch_size=request.batch_size, verbose=0)
     if len(model.output_names) == 1:

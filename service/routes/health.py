@@ -28,10 +28,11 @@ def healthz(conn: ConnDep):
     unreachable or no worker is alive)."""
     try:
         conn.ping()
-        workers = presence.count(conn)
+        workers, gpus = presence.count(conn), presence.gpu_workers(conn)
         reachable = True
     except redis.RedisError:
-        reachable, workers = False, 0
+        reachable, workers, gpus = False, 0, []
     ok = reachable and workers > 0
-    body = Health(status="ok" if ok else "unavailable", redis=reachable, workers=workers, version=fitq_version())
+    body = Health(status="ok" if ok else "unavailable", redis=reachable, workers=workers, gpu_workers=gpus,
+                  version=fitq_version())
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

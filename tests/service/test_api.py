@@ -20,7 +20,7 @@ from worker.store import Store, new_id
 def test_health_and_openapi(api):
     response = api.http.get("/healthz")
     assert response.status_code == 503  # no worker is alive
-    assert response.json() == {"status": "unavailable", "redis": True, "workers": 0, "version": "0.1.0"}
+    assert response.json() == {"status": "unavailable", "redis": True, "workers": 0, "gpu_workers": [], "version": "0.1.0"}
     paths = api.http.get("/openapi.json").json()["paths"]
     for path in ("/v1/datasets", "/v1/jobs", "/v1/jobs/{job_id}/events", "/v1/jobs/{job_id}/predict"):
         assert path in paths

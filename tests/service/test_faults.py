@@ -113,7 +113,7 @@ def test_healthz_counts_workers_by_heartbeat(api, workers):
     workers.kill(proc)
     response = wait_for(lambda: (r := api.http.get("/healthz")).status_code == 503 and r, timeout=10,
                         what="the dead worker to stop counting")
-    assert response.json() == {"status": "unavailable", "redis": True, "workers": 0, "version": "0.1.0"}
+    assert response.json() == {"status": "unavailable", "redis": True, "workers": 0, "gpu_workers": [], "version": "0.1.0"}
 
 
 def test_openapi_documents_every_error_status_and_the_event_stream(api):
