@@ -34,23 +34,30 @@ def single(values):
     return values[0] if len(values) == 1 else values
 
 
-def load_model(name):
-    """The model from Keras's JSON, with Keras's initial weights."""
+def load_model(name, backend="numpy"):
+    """The model from Keras's JSON, with Keras's initial weights, on ``backend``."""
     model = engine.model_from_json(MODELS[name])
     model.set_weights(arrays(MODEL_ARRAYS, f"{name}/w"))
+    model.use_backend(backend)
     return model
 
 
+def host(value):
+    """Model outputs as NumPy arrays (they are CuPy arrays on the GPU)."""
+    return engine.backend.to_numpy(value)
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_predictions_equal_keras(name):
-    model = load_model(name)
+def test_predictions_equal_keras(name, backend):
+    model = load_model(name, backend)
     x = arrays(MODEL_ARRAYS, f"{name}/x")
     preds = model.predict(single(x), verbose=0)
     preds = preds if isinstance(preds, list) else [preds]
     expected = arrays(MODEL_ARRAYS, f"{name}/pred")
     assert len(preds) == len(expected)
+    rtol = 1e-5 if backend == "numpy" else 1e-4
     for p, e in zip(preds, expected):
-        np.testing.assert_allclose(p, e, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(host(p), e, rtol=rtol, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -97,9 +104,9 @@ def _close(actual: dict, expected: dict, what):
 
 
 @pytest.mark.parametrize("case", FITS, ids=[c["id"] for c in FITS])
-def test_fit_evaluate_and_on_batch_equal_keras(case):
+def test_fit_evaluate_and_on_batch_equal_keras(case, backend):
     cid = case["id"]
-    model = load_model(case["model"])
+    model = load_model(case["model"], backend)
     c = case["compile"]
     model.compile(optimizer=c["optimizer"], loss=c["loss"], loss_weights=c.get("loss_weights"),
                   metrics=_metrics(c.get("metrics")), weighted_metrics=_metrics(c.get("weighted_metrics")),
