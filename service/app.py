@@ -13,8 +13,10 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from service import errors
+from service.etag import ETagMiddleware
+from service.log_context import JobLogContext
 from service.models_cache import ModelCache
-from service.routes import dashboard, datasets, health, jobs, model_files, sweeps
+from service.routes import dashboard, datasets, docs, health, job_details, jobs, metrics, model_files, sweeps
 from service.routes.health import fitq_version
 from worker import lifecycle
 from worker import sweeps as worker_sweeps
@@ -87,10 +89,15 @@ async def lifespan(app: FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The fitq API for ``settings`` (read from the environment when not given)."""
-    app = FastAPI(title="fitq", version=fitq_version(), lifespan=lifespan,
+    app = FastAPI(title="fitq", version=fitq_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Training jobs over HTTP: Keras model JSON in, History and predictions out.")
     app.state.settings = settings or get_settings()
     errors.install(app)
-    for module in (health, datasets, jobs, model_files, sweeps, dashboard):
+    for module in (health, datasets, jobs, job_details, model_files, sweeps, metrics, dashboard):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
+    docs.install(app)
+    dashboard.install(app)
+    app.add_middleware(ETagMiddleware)
+    app.add_middleware(JobLogContext)
+    metrics.install(app)
     return app

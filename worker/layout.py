@@ -12,6 +12,7 @@ Redis (all under ``fitq:``)::
     fitq:restoring:<id>       short lock while one process restores a job from the store
     fitq:instance             the marker a Redis holds while its data is fitq's (gone = emptied / new)
     fitq:workers              sorted set: live worker names by the time their heartbeat expires
+    fitq:metrics:<name>       hash: a training-duration histogram (bucket counts, sum, count) for /metrics
 
 Store (under ``FITQ_DATA_DIR``)::
 
@@ -66,6 +67,10 @@ def sweep_decided_key(sweep_id: str) -> str:
 
 def restoring_key(job_id: str) -> str:
     return f"{PREFIX}:restoring:{job_id}"
+
+
+def metrics_key(name: str) -> str:
+    return f"{PREFIX}:metrics:{name}"
 
 
 # -- store -------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ class JobReporter(callbacks.Callback):
         self.diverged: dict | None = None
         self._last = 0.0
         self._epoch = 0
+        self._batch = 0
         self._steps = None
 
     @property
@@ -65,9 +66,11 @@ class JobReporter(callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._batch = 0
         self._report(0, {}, force=True)
 
     def on_train_batch_end(self, batch, logs=None):
+        self._batch = batch + 1
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged = {"epoch": self._epoch, "batch": batch, "loss": float(loss)}
@@ -119,5 +122,10 @@ class JobReporter(callbacks.Callback):
             "history": self.history, "epochs": self.epochs_done, "attempt": self.attempt, "seed": self.seed,
             "random": engine_random.get_state(self.generators), "callbacks": peer_states,
             "stopped": bool(self.model.stop_training)})
+        # the epoch's last batch, so a finished job's progress is final and not the last throttled batch
+        steps = self._steps if self._steps is not None else self._batch
+        progress = {"epoch": epoch, "epochs": (self.params or {}).get("epochs"), "batch": steps,
+                    "steps": steps, "logs": {k: v for k, v in logs.items() if not k.startswith("val_")}}
         when_redis_answers(lambda: self.records.event(self.job_id, "epoch", {"epoch": epoch, "logs": logs},
-                                                      history=self.history, epoch=self.epochs_done))
+                                                      history=self.history, epoch=self.epochs_done,
+                                                      progress=progress))

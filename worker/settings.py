@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=0, description="Worker processes `fitq serve` starts.")
     default_device: Literal["cpu", "gpu"] = Field(
         default="cpu", description="Where a job that names no device trains ('gpu': on the GPU workers).")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as JSON objects carrying the job id (`json`).")
 
     max_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="Byte cap of one upload.")
     max_extracted_bytes: int = Field(default=8 * 1024**3, gt=0, description="Cap of an archive's unpacked size.")

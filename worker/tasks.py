@@ -17,6 +17,7 @@ import redis
 from worker import data, layout
 from worker.generators import training_sequences
 from worker.heartbeat import Heartbeat
+from worker.logs import job_context
 from worker.models import build_model, compile_kwargs, load_trained
 from worker.progress import JobReporter
 from worker.records import Records, when_redis_answers
@@ -24,6 +25,7 @@ from worker.settings import Settings, get_settings
 from worker.spec import JobSpec, PredictJob
 from worker.status import JobKind, JobStatus
 from worker.store import Store
+from worker.telemetry import TrainingTimer
 
 log = logging.getLogger("fitq.worker")
 
@@ -96,7 +98,8 @@ def _train(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
         # A checkpoint taken as a callback stopped training (EarlyStopping) ends the job as it did then.
         stopped = checkpoint is not None and checkpoint[0].get("stopped", False)
         if options["initial_epoch"] < options["epochs"] and not stopped:
-            model.fit(**_fit_data(spec, ctx, record["tenant"], model), callbacks=peers + [reporter], **options)
+            timer = TrainingTimer(ctx.conn)  # epoch and step durations for /metrics
+            model.fit(**_fit_data(spec, ctx, record["tenant"], model), callbacks=peers + [reporter, timer], **options)
     if reporter.superseded:
         return
     if reporter.canceled:
@@ -148,8 +151,14 @@ def _predict(ctx: Context, job_id: str, attempt: int, record: dict) -> None:
 def run(ctx: Context, kind: JobKind, job_id: str, attempt: int) -> str:
     """Runs attempt ``attempt`` of ``job_id`` in this process; returns the job's status after it.
 
-    Nothing happens unless the job is queued at that attempt (a cancel or a newer attempt won).
+    Nothing happens unless the job is queued at that attempt (a cancel or a newer attempt won). Log
+    records made meanwhile carry the job's id and attempt.
     """
+    with job_context(job_id, attempt):
+        return _run_attempt(ctx, kind, job_id, attempt)
+
+
+def _run_attempt(ctx: Context, kind: JobKind, job_id: str, attempt: int) -> str:
     ctx.records.beat(job_id, attempt, ctx.settings.heartbeat_ttl)
     if not ctx.records.transition(job_id, [JobStatus.QUEUED], JobStatus.RUNNING, expect_attempt=attempt,
                                   started_at=time.time(), cancel_requested=False, progress=None):

@@ -114,11 +114,16 @@ def model_json(job_id: str, records: RecordsDep, store: StoreDep, tenant: Tenant
     job_of_tenant(records, job_id, tenant)
     if format != "json":
         return keras_files.model_file_response(store, job_id, format)
+    return JSONResponse(model_config(store, job_id))
+
+
+def model_config(store, job_id: str) -> dict:
+    """A job's model JSON: as trained, or as submitted while the job has not finished; 409 if it has none."""
     if store.has(job_id, layout.MODEL):
-        return JSONResponse(store.read_json(store.job_file(job_id, layout.MODEL)))
+        return store.read_json(store.job_file(job_id, layout.MODEL))
     if not store.has(job_id, layout.SPEC):
         raise Conflict(f"job {job_id!r} has no model", field="id")
-    return JSONResponse(store.read_spec(job_id, JobSpec).model)
+    return store.read_spec(job_id, JobSpec).model
 
 
 @router.get("/{job_id}/weights", response_class=FileResponse)
