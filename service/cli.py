@@ -1,4 +1,5 @@
-"""The ``fitq`` command: ``serve``, ``worker``, ``submit``, ``jobs``, ``datasets upload``."""
+"""The ``fitq`` command: ``serve``, ``worker``, ``submit``, ``jobs``, ``history``, ``logs``, ``cancel``,
+``datasets upload``."""
 from __future__ import annotations
 
 import argparse
@@ -83,7 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises SIGTERM after its shutdown: stop the rest too
     try:
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host=args.host, port=args.port,
-                                               log_level=args.log_level))
+                                               log_level=args.log_level,
+                                               **({"log_config": None} if settings.log_format == "json" else {})))
         server.run()
     except KeyboardInterrupt:
         pass
@@ -197,6 +199,67 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    """Prints a job's History as a table; with --plot, also writes its curves to a PNG."""
+    with _client(args) as client:
+        history = client.history(args.job)
+    if not history["epoch"]:
+        print(f"{args.job} has no finished epoch yet")
+    else:
+        _print_history(history)
+    if args.plot:
+        from service.plot import plot_history  # noqa: PLC0415
+
+        print(f"wrote {plot_history(history, args.plot, title=args.job)}")
+    return 0
+
+
+def log_line(event: str, data: dict) -> str | None:
+    """One event of a job as a log line (None for per-batch progress)."""
+    if event == "status":
+        line = f"status {data['status']}" + (f" (attempt {data['attempt']})" if data.get("attempt") else "")
+        if data.get("error"):
+            line += f": {data['error']['type']}: {data['error']['message']}"
+        return line
+    if event == "epoch":
+        logs = " ".join(f"{k}={v:.4f}" for k, v in data["logs"].items() if v is not None)
+        return f"epoch {data['epoch'] + 1}: {logs}"
+    if event == "cancel_requested":
+        return f"cancel requested (attempt {data.get('attempt')})"
+    return None
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """Prints a job's events (status changes, epochs, cancels, errors) with times; --follow waits for more."""
+    with _client(args) as client:
+        events = client.log(args.job)
+        for entry in events:
+            line = log_line(entry["type"], entry["data"])
+            if line:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["time"]))
+                print(f"{stamp} {line}", flush=True)
+        if args.follow:
+            last = events[-1]["id"] if events else None
+            if not (events and events[-1]["type"] == "status"
+                    and events[-1]["data"]["status"] in ("succeeded", "failed", "canceled")):
+                for event, data in client.events(args.job, last_event_id=last):
+                    line = log_line(event, data)
+                    if line:
+                        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancels a queued or running job."""
+    with _client(args) as client:
+        job = client.cancel(args.job)
+    if job["status"] == "canceled":
+        print(f"{job['id']} canceled")
+    else:
+        print(f"{job['id']} cancel requested: it stops at its next batch, keeping its last checkpoint")
+    return 0
+
+
 def cmd_datasets_upload(args: argparse.Namespace) -> int:
     """Uploads a dataset file and prints its description."""
     with _client(args) as client:
@@ -238,6 +301,23 @@ def parser() -> argparse.ArgumentParser:
     client_options(jobs)
     jobs.set_defaults(func=cmd_jobs)
 
+    history = sub.add_parser("history", help="a job's History (table, optionally a PNG of its curves)")
+    history.add_argument("job")
+    history.add_argument("--plot", metavar="FILE.png", help="also write the curves to this PNG (needs matplotlib)")
+    client_options(history)
+    history.set_defaults(func=cmd_history)
+
+    logs = sub.add_parser("logs", help="a job's events: status changes, epochs, cancels, errors")
+    logs.add_argument("job")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the job finishes")
+    client_options(logs)
+    logs.set_defaults(func=cmd_logs)
+
+    cancel = sub.add_parser("cancel", help="cancel a queued or running job")
+    cancel.add_argument("job")
+    client_options(cancel)
+    cancel.set_defaults(func=cmd_cancel)
+
     datasets = sub.add_parser("datasets", help="manage datasets")
     dsub = datasets.add_subparsers(dest="datasets_command", required=True)
     upload = dsub.add_parser("upload", help="upload a dataset file")
@@ -250,8 +330,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fitq``."""
     args = parser().parse_args(argv)
-    level = logging.INFO if args.command in ("serve", "worker") else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.command in ("serve", "worker"):
+        from worker.logs import configure  # noqa: PLC0415
+        from worker.settings import get_settings  # noqa: PLC0415
+
+        configure(logging.INFO, get_settings().log_format)
+    else:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import httpx  # noqa: PLC0415
+
     from service.client import ApiError  # noqa: PLC0415
 
     try:
@@ -259,6 +346,24 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    except httpx.TransportError as exc:
+        where = exc.request.url.copy_with(path="/", query=None) if _has_request(exc) else "the server"
+        print(f"fitq: cannot reach the fitq server at {where} ({exc or type(exc).__name__}); "
+              "start it with `fitq serve` or point --url / FITQ_URL at it", file=sys.stderr)
+        return 1
+    except (RuntimeError, ValueError, OSError) as exc:
+        if args.command in ("serve", "worker"):
+            raise
+        print(f"fitq: {exc}", file=sys.stderr)
+        return 1
+
+
+def _has_request(exc) -> bool:
+    try:
+        exc.request  # noqa: B018 - httpx raises RuntimeError when the error has no request
+    except RuntimeError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

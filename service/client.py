@@ -98,6 +98,10 @@ class Client:
         """``{"epoch": [...], "history": {...}}`` as Keras's ``History``."""
         return self._json("GET", f"/v1/jobs/{job_id}/history")
 
+    def log(self, job_id: str) -> list[dict]:
+        """The job's events so far (status changes, epochs, cancels) with their times."""
+        return self._json("GET", f"/v1/jobs/{job_id}/log")["events"]
+
     def cancel(self, job_id: str) -> dict:
         return self._json("POST", f"/v1/jobs/{job_id}/cancel")
 
