@@ -268,3 +268,15 @@ def test_no_overlaps_from_1024_to_1920_px_and_on_a_phone(driver, server, two_job
             assert_no_overlap(driver, f"{name} at {width}x{height}")
             if (width, name) in ((1024, "job"), (1920, "job"), (1024, "jobs"), (PHONE[0], "job"), (1920, "compare")):
                 shot(f"layout-{name}-{width}")
+
+
+def test_the_overlap_check_sees_overlaps_and_spills(driver):
+    driver.set_window_size(1024, 800)
+    driver.get("data:text/html,<body style='margin:0'>"
+               + "".join(f"<p>line {i}</p>" for i in range(20))
+               + "<div id='a' style='position:absolute;top:10px;left:10px;width:100px;height:50px'>a</div>"
+               + "<div id='b' style='position:absolute;top:40px;left:60px;width:100px;height:50px'>b</div>"
+               + "<div id='c' style='width:50px;white-space:nowrap'>a line much wider than its box</div></body>")
+    found = driver.execute_script(LAYOUT)
+    assert any(o.startswith('div#a "a" overlaps div#b "b"') for o in found["overlaps"]), found
+    assert any(s.startswith("div#c") for s in found["spills"]), found
