@@ -60,12 +60,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure(level: int, fmt: str = "text") -> None:
-    """Sends every logger's records to stderr as ``fmt`` (``text`` or ``json``), tagged with job ids."""
+def configure(level: int, fmt: str = "text", force: bool = False) -> None:
+    """Sends every logger's records to stderr as ``fmt`` (``text`` or ``json``), tagged with job ids.
+
+    Like :func:`logging.basicConfig`, it leaves a process whose root logger already has handlers alone
+    unless ``force`` is given.
+    """
+    root = logging.getLogger()
+    if root.handlers and not force:
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(JobFilter())
-    root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)

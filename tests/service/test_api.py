@@ -148,7 +148,17 @@ def test_jobs_survive_redis_losing_its_data(settings, redis_conn, make_api):
     assert queue.job_ids == [queues.rq_job_id(waiting, 2)]
 
 
-def test_dashboard_is_one_static_page(api):
+def test_dashboard_pages_have_urls_and_their_assets_are_served(api):
+    import re
+
     page = api.http.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "/v1/jobs" in page.text and "<canvas" in page.text
+    for path in ("/jobs/job_0123456789abcdef", "/datasets", "/compare?jobs=a,b", "/submit"):
+        assert api.http.get(path).text == page.text  # one page; its script shows the view of the URL
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+    assert "/static/vendor/uPlot.iife.min.js" in assets and "/static/js/app.js" in assets
+    for asset in assets:
+        assert api.http.get(asset).status_code == 200, asset
+    for module in re.findall(r'from "\./([a-z]+\.js)"', api.http.get("/static/js/app.js").text):
+        assert api.http.get(f"/static/js/{module}").status_code == 200, module
+    assert "http" not in "".join(re.findall(r'(?:src|href)="([^"]+)"', page.text))  # nothing from elsewhere

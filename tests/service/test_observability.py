@@ -155,7 +155,7 @@ def test_summary_draws_shared_layers_of_functional_models(api, redis_conn, setti
 def test_json_logs_carry_the_job_id(capsys):
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    logs.configure(logging.INFO, "json")
+    logs.configure(logging.INFO, "json", force=True)
     try:
         with logs.job_context("job_0123456789abcdef", 2):
             logging.getLogger("fitq.worker").info("epoch %d done", 3)
