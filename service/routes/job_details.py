@@ -75,7 +75,7 @@ async def summary(job_id: str, records: RecordsDep, store: StoreDep, tenant: Ten
     await run_in_threadpool(job_of_tenant, records, job_id, tenant)
 
     def build() -> dict:
-        model = build_model(model_config(store, job_id))
+        model = build_model(model_config(store, job_id), shapes_only=True)  # no weight memory needed
         return {"summary": summary_text(model), "graph": layer_graph(model)}
 
     return await run_in_threadpool(build)

@@ -172,11 +172,16 @@ def test_json_logs_carry_the_job_id(capsys):
     assert "job_id" not in lines[1] and lines[1]["level"] == "warning"
 
 
-def test_worker_writes_json_logs_with_the_failing_job_id(api, workers, monkeypatch):
+def test_worker_writes_json_logs_with_the_failing_job_id(api, workers, settings, monkeypatch):
+    import shutil
+
+    from worker.store import Store
+
     monkeypatch.setenv("FITQ_LOG_FORMAT", "json")
     ds = api.upload_arrays(regression_arrays(n=16))["id"]
     job = api.submit(dense_spec(ds, epochs=1))
-    api.delete_dataset(ds)  # the worker cannot load the data: the job fails, and says so in its log
+    # the dataset's files vanish from the store: the job fails in the worker, which says so in its log
+    shutil.rmtree(Store(settings.data_dir).dataset_dir(ds))
     workers.start(1)
     assert api.wait(job["id"], timeout=60)["status"] == "failed"
     lines = wait_for(lambda: [json.loads(line) for line in workers.logs[0].read_text().splitlines()
