@@ -117,6 +117,7 @@ def driver(chromium):
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--hide-scrollbars",
                 "--window-size=1400,1000", "--force-device-scale-factor=1", "--lang=en-US"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service(chromedriver), options=options)
     d.set_page_load_timeout(30)
     yield d

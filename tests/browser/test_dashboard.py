@@ -67,7 +67,7 @@ def assert_no_overlap(driver, where: str) -> None:
     assert not found["overlaps"] and not found["spills"], (where, found)
 
 
-def test_a_new_job_appears_and_its_page_has_a_url(driver, server, client, dataset, shot):
+def test_a_new_job_appears_and_its_page_has_a_url(driver, server, client, dataset, shot, tmp_path):
     driver.set_window_size(1400, 1000)
     open_page(driver, server, "/", "#job-rows")
     job = client.submit({**dense_spec(dataset, epochs=3), "name": "appears"})
@@ -85,12 +85,30 @@ def test_a_new_job_appears_and_its_page_has_a_url(driver, server, client, datase
          what="forward to the job")
     driver.refresh()
     wait(driver, lambda d: status_of(d) == "succeeded" and chart_points(d, "loss") == 3, what="the reloaded job page")
-    history = css(driver, "#history table.history tbody tr")
-    assert [r.find_elements(By.TAG_NAME, "td")[0].text for r in history] == ["1", "2", "3"]
+    rows = css(driver, "#history table.history tbody tr")
+    assert [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows] == ["1", "2", "3"]
     summary = css(driver, "#summary")[0].text
     assert "Total params: 49" in summary
     assert len(css(driver, "svg.layer-graph g.node")) == 3 and len(css(driver, "svg.layer-graph path.edge")) == 2
     shot("job-page")
+
+    # the History (CSV, JSON), the model and the weights download from the page
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    for button in ("#csv", "#json", "#model", "#weights"):
+        click(driver, button)
+    names = {f"{job['id']}-history.csv", f"{job['id']}-history.json", f"{job['id']}-model.json",
+             f"{job['id']}-weights.npz"}
+    wait(driver, lambda d: {p.name for p in downloads.iterdir()} == names, what="the four downloads")
+    history = client.history(job["id"])
+    csv_rows = (downloads / f"{job['id']}-history.csv").read_text().splitlines()
+    assert csv_rows[0] == "epoch," + ",".join(history["history"]) and len(csv_rows) == 4
+    assert float(csv_rows[3].split(",")[1]) == history["history"]["loss"][2]
+    assert json.loads((downloads / f"{job['id']}-history.json").read_text()) == history
+    assert json.loads((downloads / f"{job['id']}-model.json").read_text()) == client.model(job["id"])
+    with np.load(downloads / f"{job['id']}-weights.npz") as weights:
+        assert [weights[k].shape for k in sorted(weights.files)] == [w.shape for w in client.weights(job["id"])]
 
 
 def test_chart_gains_a_point_per_epoch_without_reload(driver, server, client, slow_dataset, shot):
@@ -268,6 +286,23 @@ def test_no_overlaps_from_1024_to_1920_px_and_on_a_phone(driver, server, two_job
             assert_no_overlap(driver, f"{name} at {width}x{height}")
             if (width, name) in ((1024, "job"), (1920, "job"), (1024, "jobs"), (PHONE[0], "job"), (1920, "compare")):
                 shot(f"layout-{name}-{width}")
+
+
+def test_docs_and_redoc_render_from_fitq_alone(driver, server, shot):
+    driver.set_window_size(1400, 1000)
+    driver.get(server.url + "/docs")
+    wait(driver, lambda d: len(css(d, ".swagger-ui .opblock")) > 10, what="Swagger UI's operations")
+    assert "/v1/jobs/{job_id}/events" in text_of(driver, ".swagger-ui")
+    shot("docs")
+    driver.get(server.url + "/redoc")
+    wait(driver, lambda d: "/v1/jobs/{job_id}/history" in text_of(d, "body"), what="ReDoc's operations")
+    shot("redoc")
+    loaded = driver.execute_script("return performance.getEntriesByType('resource')"
+                                   ".map(e => [new URL(e.name).origin, e.responseStatus, e.transferSize])")
+    assert {origin for origin, status, size in loaded if status or size} == {server.url}, loaded  # all from fitq
+    outside = [origin for origin, status, size in loaded if origin != server.url]
+    blocked = [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert outside == ["https://cdn.redoc.ly"] and len(blocked) == 1 and "cdn.redoc.ly" in blocked[0], (loaded, blocked)
 
 
 def test_the_overlap_check_sees_overlaps_and_spills(driver):
