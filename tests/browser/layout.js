@@ -1,5 +1,5 @@
-// Returns the visible elements whose boxes overlap (neither inside the other) and those whose content spills
-// out of their box. A chart (uPlot's own layers) and an SVG drawing count as one element each.
+// Returns the visible elements whose boxes overlap (neither inside the other), those whose content spills
+// out of their box, and text smaller than 11 px. A chart (uPlot's own layers) and an SVG drawing count as one element each.
 const SKIP = new Set(["SCRIPT", "STYLE", "LINK", "META", "TITLE", "DATALIST", "OPTION", "BR", "HEAD", "HTML"]);
 function describe(el) {
   let text = el.tagName.toLowerCase();
@@ -52,6 +52,11 @@ for (const el of elements) {
     for (let a = el.parentElement; a; a = a.parentElement) if (getComputedStyle(a).overflowX !== "visible") { scroller = true; break; }
     if (!scroller) spills.push(`${describe(el)} content ${el.scrollWidth} px wide in ${el.clientWidth} px`);
   }
+}
+for (const el of elements) {
+  const hasText = [...el.childNodes].some(n => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+  const size = parseFloat(getComputedStyle(el).fontSize);
+  if (hasText && !(el instanceof SVGElement) && size < 11) spills.push(`${describe(el)} text at ${size} px is too small to read`);
 }
 const page = document.documentElement;
 if (page.scrollWidth > page.clientWidth + 1) spills.push(`the page scrolls sideways: ${page.scrollWidth} px in ${page.clientWidth} px`);

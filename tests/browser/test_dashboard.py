@@ -130,6 +130,9 @@ def test_chart_gains_a_point_per_epoch_without_reload(driver, server, client, sl
     assert seen[-1] == 5 and status_of(driver) == "succeeded", seen
     assert seen == sorted(seen) and len(set(seen) - {0}) >= 4, seen  # one point after another, not all at the end
     assert running_seen, "the current epoch's running loss was never drawn"
+    reads = driver.execute_script("return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)")
+    assert reads.count(f"/v1/jobs/{job['id']}/events") == 1  # one stream pushed every epoch and batch
+    assert reads.count(f"/v1/jobs/{job['id']}") <= 4, reads  # the record is read on status changes, not polled
     shot("job-live-finished")
 
     chart = css(driver, 'figure.chart[data-metric="loss"]')[0]
@@ -166,6 +169,19 @@ def test_cancel_a_running_job_with_its_button(driver, server, client, slow_datas
     assert client.job(job["id"])["status"] == "canceled"
     wait(driver, lambda d: "cancel requested" in text_of(d, "#events"), what="the cancel in the events")
     shot("job-canceled")
+
+
+def test_a_failed_job_shows_its_error(driver, server, client, dataset, shot):
+    driver.set_window_size(1400, 1000)
+    spec = dense_spec(dataset, epochs=3)
+    spec["compile"]["optimizer"] = {"class_name": "SGD", "config": {"learning_rate": 1e30}}
+    job = client.submit({**spec, "name": "diverges"})
+    open_page(driver, server, f"/jobs/{job['id']}", "#job-status .badge")
+    wait(driver, lambda d: status_of(d) == "failed" and text_of(d, "#job-error"), timeout=60, what="the error")
+    error = client.job(job["id"])["error"]
+    assert text_of(driver, "#job-error") == f"{error['type']}: {error['message']}"
+    wait(driver, lambda d: "failed" in text_of(d, "#events"), what="the failure in the events")
+    shot("job-failed")
 
 
 def finished(client, spec: dict) -> dict:
