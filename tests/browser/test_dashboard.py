@@ -226,6 +226,30 @@ def test_compare_two_jobs(driver, server, two_jobs, shot):
     wait(driver, lambda d: css(d, "table.diff") and chart_points(d, "loss") == 6, what="the reloaded comparison")
 
 
+def test_compare_follows_a_running_job(driver, server, client, two_jobs, slow_dataset):
+    a, _ = two_jobs
+    live = client.submit({**dense_spec(slow_dataset, epochs=3, batch_size=1), "name": "still-running"})
+    driver.set_window_size(1400, 1000)
+    open_page(driver, server, f"/compare?jobs={a['id']},{live['id']}", "table.diff")
+    driver.execute_script("window.__sameDocument = true")
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and text_of(driver, "table.diff").count("succeeded") < 2:
+        counts = driver.execute_script(
+            "const c = document.querySelector('figure.chart[data-metric=\"loss\"]'); return c ? c.dataset.counts : '{}'")
+        n = json.loads(counts or "{}").get("still-running loss", 0)
+        if not seen or n != seen[-1]:
+            seen.append(n)
+        time.sleep(0.05)
+    assert text_of(driver, "table.diff").count("succeeded") == 2, "the followed job's end did not reach the page"
+    assert seen[-1] == 3 and len(set(seen) - {0}) >= 2, seen  # epochs arrived one by one on the open page
+    assert len(client.history(live["id"])["epoch"]) == 3
+    assert driver.execute_script("return window.__sameDocument === true"), "the page was reloaded"
+    values = driver.execute_script("""const u = document.querySelector('figure.chart[data-metric="loss"]');
+        return u.dataset.points""")
+    assert values == "4"  # the longest of the two: adam-16 ran 4 epochs, the followed job 3
+
+
 def test_submit_a_job_from_the_form(driver, server, client, dataset, shot):
     driver.set_window_size(1400, 1000)
     open_page(driver, server, "/submit", "#submit-form")

@@ -103,7 +103,9 @@ export class MetricChart {
     const canLog = values.length > 0 && values.every(v => v > 0);
     const useLog = log && canLog;
     this.note.textContent = log && !canLog ? " (linear: values ≤ 0)" : "";
-    this.card.dataset.points = String(series.filter(s => !s.running && !s.faint).reduce((n, s) => Math.max(n, s.ys.length), 0));
+    const epochSeries = series.filter(s => !s.running && !s.faint);
+    this.card.dataset.points = String(epochSeries.reduce((n, s) => Math.max(n, s.ys.length), 0));
+    this.card.dataset.counts = JSON.stringify(Object.fromEntries(epochSeries.map(s => [s.label, s.ys.length])));
     this.card.dataset.scale = useLog ? "log" : "linear";
     const signature = JSON.stringify([useLog, series.map(s => [s.label, s.color, s.dash, s.width, s.faint])]);
     if (this.plot && signature === this.signature) { this.plot.setData(data); return; }

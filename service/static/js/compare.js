@@ -1,9 +1,9 @@
 // "/compare?jobs=a,b": several jobs' curves overlaid, one chart per metric, and a table of how their specs
 // differ (optimizer, learning rate, batch size, ...), as MLflow's run comparison and TensorBoard do.
-import { api } from "./api.js";
+import { api, followEvents } from "./api.js";
 import { navigate } from "./app.js";
 import { ChartGrid, ChartSettings, COLORS, metricGroups, smooth } from "./charts.js";
-import { esc, fmtNum, statusBadge } from "./util.js";
+import { esc, fmtNum, statusBadge, TERMINAL } from "./util.js";
 
 /** A spec as flat ``dotted.path -> value`` pairs (lists of scalars stay whole). */
 export function flatten(value, prefix = "", out = {}) {
@@ -103,5 +103,22 @@ export async function render(view, params) {
   view.querySelector("#show-all").onchange = drawDiff;
   drawCharts();
   drawDiff();
-  return () => grid.destroy();
+
+  // Jobs still running add their epochs as their event streams push them.
+  const stops = runs.filter(r => !TERMINAL.includes(r.job.status)).map(run => followEvents(run.job.id, async (type, data) => {
+    if (type === "epoch" && !run.job.epoch.includes(data.epoch)) {
+      run.job.epoch.push(data.epoch);
+      for (const [key, value] of Object.entries(data.logs)) {
+        const values = (run.job.history[key] ||= []);
+        values.length = run.job.epoch.length - 1;
+        values.push(value);
+      }
+      drawCharts();
+    } else if (type === "status") {
+      run.job = await api(`/v1/jobs/${encodeURIComponent(run.job.id)}`);
+      drawCharts();
+      drawDiff();
+    }
+  }));
+  return () => { stops.forEach(stop => stop()); grid.destroy(); };
 }
