@@ -102,7 +102,7 @@ def dataset(client) -> str:
 def slow_dataset(client) -> str:
     """Enough samples that an epoch in batches of one takes about a second."""
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(1500, 4)).astype("float32")
+    x = rng.normal(size=(1000, 4)).astype("float32")
     return client.upload_arrays({"x": x, "y": (x @ rng.normal(size=(4, 1))).astype("float32")}, name="slow.npz")["id"]
 
 
@@ -126,17 +126,19 @@ def driver(chromium):
 
 @pytest.fixture
 def shot(driver, request, tmp_path):
-    """``shot(name)`` saves a full-page screenshot in the test's output directory (and under
-    ``$FITQ_SCREENSHOTS`` when set); returns its path."""
-    def save(name: str) -> Path:
-        width = driver.get_window_size()["width"]
-        height = driver.execute_script("return Math.max(document.documentElement.scrollHeight, window.innerHeight)")
-        original = driver.get_window_size()
-        driver.set_window_size(width, min(int(height) + 140, 6000))
-        time.sleep(0.15)
+    """``shot(name)`` saves a screenshot of the whole page (``full=False``: of the window) in the test's
+    output directory (and under ``$FITQ_SCREENSHOTS`` when set); returns its path."""
+    def save(name: str, full: bool = True) -> Path:
         path = tmp_path / f"{name}.png"
-        driver.save_screenshot(str(path))
-        driver.set_window_size(original["width"], original["height"])
+        if full:
+            original = driver.get_window_size()
+            height = driver.execute_script("return Math.max(document.documentElement.scrollHeight, innerHeight)")
+            driver.set_window_size(original["width"], min(int(height) + 140, 6000))
+            time.sleep(0.15)
+            driver.save_screenshot(str(path))
+            driver.set_window_size(original["width"], original["height"])
+        else:
+            driver.save_screenshot(str(path))
         extra = os.environ.get("FITQ_SCREENSHOTS")
         if extra:
             Path(extra).mkdir(parents=True, exist_ok=True)
