@@ -44,21 +44,23 @@ def chromium() -> tuple[str, str]:
 
 
 class Server:
-    """``fitq serve --workers 2`` in a subprocess, with its own store and embedded Redis."""
+    """``fitq serve --workers N`` in a subprocess, with its own store and embedded Redis."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, workers: int = 2, **env_vars: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "FITQ_API_TOKENS")}
-        env.update(FAST_TIMINGS, FITQ_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT), FITQ_PROGRESS_INTERVAL="0.1")
-        self.log = open(data_dir.parent / "serve.log", "wb")
+        env.update(FAST_TIMINGS, FITQ_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT), FITQ_PROGRESS_INTERVAL="0.1",
+                   **env_vars)
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(data_dir.parent / f"serve-{self.port}.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(self.port),
-                                      "--workers", "2", "--log-level", "warning"], env=env, cwd=ROOT,
+                                      "--workers", str(workers), "--log-level", "warning"], env=env, cwd=ROOT,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
         while True:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).json()["workers"] >= 2:
+                if httpx.get(f"{self.url}/healthz", timeout=1).json()["workers"] >= workers:
                     break
             except httpx.HTTPError:
                 pass

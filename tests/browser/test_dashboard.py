@@ -345,6 +345,36 @@ def test_docs_and_redoc_render_from_fitq_alone(driver, server, shot):
     assert outside == ["https://cdn.redoc.ly"] and len(blocked) == 1 and "cdn.redoc.ly" in blocked[0], (loaded, blocked)
 
 
+def test_with_api_tokens_the_dashboard_sends_the_token_and_follows_events(driver, chromium, tmp_path, shot):
+    from service.client import Client
+    from tests.browser.conftest import Server
+
+    guarded = Server(tmp_path / "data", workers=1, FITQ_API_TOKENS='{"s3cret": "team"}')
+    try:
+        with Client(guarded.url, "s3cret") as client:
+            rng = np.random.default_rng(5)
+            x = rng.normal(size=(600, 4)).astype("float32")
+            ds = client.upload_arrays({"x": x, "y": x[:, :1] * 2})["id"]
+            job = client.submit({**dense_spec(ds, epochs=3, batch_size=1), "name": "guarded"})
+            driver.set_window_size(1400, 1000)
+            driver.get(guarded.url + f"/jobs/{job['id']}")
+            wait(driver, lambda d: "Authorization: Bearer" in text_of(d, "#view"), what="the missing-token error")
+            box = css(driver, "#token")[0]
+            box.send_keys("s3cret")
+            box.send_keys("\n")
+            driver.execute_script("document.querySelector('#token').dispatchEvent(new Event('change'))")
+            wait(driver, lambda d: status_of(d) in ("queued", "running", "succeeded"), what="the job with the token")
+            seen = set()
+            wait(driver, lambda d: seen.add(chart_points(d, "loss")) or status_of(d) == "succeeded", timeout=60,
+                 what="the job to finish on the page")
+            wait(driver, lambda d: chart_points(d, "loss") == 3, what="its three epochs")
+            assert len(seen - {0}) >= 2, seen  # epochs pushed by the stream, which carried the token
+            shot("guarded-job")
+    finally:
+        driver.execute_script("localStorage.removeItem('fitq-token')")
+        guarded.stop()
+
+
 def test_the_overlap_check_sees_overlaps_and_spills(driver):
     driver.set_window_size(1024, 800)
     driver.get("data:text/html,<body style='margin:0'>"
