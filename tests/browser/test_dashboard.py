@@ -250,12 +250,14 @@ def test_compare_follows_a_running_job(driver, server, client, two_jobs, slow_da
     assert values == "4"  # the longest of the two: adam-16 ran 4 epochs, the followed job 3
 
 
-def test_submit_a_job_from_the_form(driver, server, client, dataset, shot):
+def test_submit_a_job_from_the_form(driver, server, client, dataset, shot, tmp_path):
     driver.set_window_size(1400, 1000)
     open_page(driver, server, "/submit", "#submit-form")
     model = dense_model_json()
-    driver.execute_script("""const t = document.querySelector('textarea[name=model]');
-        t.value = arguments[0]; t.dispatchEvent(new Event('input', {bubbles: true}));""", json.dumps(model))
+    (tmp_path / "model.json").write_text(json.dumps(model))
+    css(driver, "#model-file")[0].send_keys(str(tmp_path / "model.json"))  # the model from a file
+    wait(driver, lambda d: text_of(d, "#model-note").startswith("Sequential"), what="the model file to load")
+    assert json.loads(driver.execute_script("return document.querySelector('textarea[name=model]').value")) == model
     form = css(driver, "#submit-form")[0]
     form.find_element(By.NAME, "name").send_keys("from-the-form")
     Select(form.find_element(By.NAME, "x:")).select_by_value(f"{dataset}/x")

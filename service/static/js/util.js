@@ -1,4 +1,4 @@
-// Small helpers shared by the pages: escaping, formatting, element building.
+// Escaping, formatting and element building shared by the pages.
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
 /** Text made safe for HTML. */
