@@ -232,14 +232,20 @@ def test_compare_follows_a_running_job(driver, server, client, two_jobs, slow_da
     driver.set_window_size(1400, 1000)
     open_page(driver, server, f"/compare?jobs={a['id']},{live['id']}", "table.diff")
     driver.execute_script("window.__sameDocument = true")
-    seen = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and text_of(driver, "table.diff").count("succeeded") < 2:
+    def epochs_drawn() -> int:
         counts = driver.execute_script(
             "const c = document.querySelector('figure.chart[data-metric=\"loss\"]'); return c ? c.dataset.counts : '{}'")
-        n = json.loads(counts or "{}").get("still-running loss", 0)
+        return json.loads(counts or "{}").get("still-running loss", 0)
+
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ended = text_of(driver, "table.diff").count("succeeded") == 2
+        n = epochs_drawn()  # read after the check, so the last sample is of the finished job
         if not seen or n != seen[-1]:
             seen.append(n)
+        if ended:
+            break
         time.sleep(0.05)
     assert text_of(driver, "table.diff").count("succeeded") == 2, "the followed job's end did not reach the page"
     assert seen[-1] == 3 and len(set(seen) - {0}) >= 2, seen  # epochs arrived one by one on the open page
