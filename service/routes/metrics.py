@@ -56,7 +56,7 @@ class FitqCollector:
             for status, count in counts.items():
                 jobs.add_metric([status], count)
             depth = GaugeMetricFamily("fitq_queue_depth", "RQ jobs waiting on each queue.", labels=["queue"])
-            for name in queues.QUEUE_OF_KIND.values():
+            for name in (*queues.CPU_QUEUES, *queues.GPU_QUEUES):
                 depth.add_metric([name], queues.queue(conn, name).count)
             workers = GaugeMetricFamily("fitq_workers_alive", "Workers whose heartbeat is within its TTL.",
                                         value=presence.count(conn))

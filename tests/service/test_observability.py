@@ -74,6 +74,7 @@ def test_metrics_count_jobs_queues_workers_and_durations(api, workers):
     assert values[("fitq_jobs", (("status", "canceled"),))] == 1
     assert values[("fitq_jobs", (("status", "running"),))] == 0
     assert values[("fitq_queue_depth", (("queue", "fitq-train"),))] == 0
+    assert values[("fitq_queue_depth", (("queue", "fitq-train-gpu"),))] == 0
     assert values[("fitq_workers_alive", ())] == 1
     assert values[("fitq_redis_up", ())] == 1
     # three epochs of four steps, recorded by the job's forked process
