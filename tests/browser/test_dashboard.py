@@ -393,3 +393,24 @@ def test_the_overlap_check_sees_overlaps_and_spills(driver):
     found = driver.execute_script(LAYOUT)
     assert any(o.startswith('div#a "a" overlaps div#b "b"') for o in found["overlaps"]), found
     assert any(s.startswith("div#c") for s in found["spills"]), found
+
+
+def test_compare_shows_a_sweeps_trials_ranked(driver, server, client, dataset, shot):
+    lr = "/compile/optimizer/config/learning_rate"
+    body = {"name": "lr-sweep", "base": {**dense_spec(dataset, epochs=2), "name": "trial"}, "metric": "loss",
+            "parameters": {lr: {"values": [0.05, 0.0, 0.01]}}}
+    answer = client.http.post("/v1/sweeps", json=body)
+    assert answer.status_code == 202, answer.text
+    sweep = answer.json()
+    for trial in sweep["trials"]:
+        client.wait(trial["id"], timeout=90)
+    driver.set_window_size(1400, 1000)
+    open_page(driver, server, f"/compare?sweep={sweep['id']}", "table.ranking tbody tr")
+    ranked = client.http.get(f"/v1/sweeps/{sweep['id']}").json()["trials"]
+    rows = css(driver, "table.ranking tbody tr")
+    assert [r.get_attribute("data-id") for r in rows] == [t["id"] for t in ranked]
+    assert "lr-sweep" in text_of(driver, "h1")
+    assert rows[-1].find_elements(By.TAG_NAME, "td")[-1].text == "0"  # the frozen trial ranks last
+    wait(driver, lambda d: chart_points(d, "loss") == 2, what="the trials' curves")
+    wait(driver, lambda d: css(d, "table.diff tbody tr.differs"), what="the spec differences")
+    shot("compare-sweep")

@@ -23,10 +23,24 @@ function cell(value) {
 }
 
 export async function render(view, params) {
-  const ids = (params.get("jobs") || "").split(",").map(s => s.trim()).filter(Boolean);
+  // "/compare?sweep=ID": a sweep's trials, best first (GET /v1/sweeps/ID ranks them by its metric).
+  const sweep = params.get("sweep") ? await api(`/v1/sweeps/${encodeURIComponent(params.get("sweep"))}`) : null;
+  const ids = sweep ? sweep.trials.map(t => t.id)
+    : (params.get("jobs") || "").split(",").map(s => s.trim()).filter(Boolean);
   const listing = await api("/v1/jobs?limit=100");
+  const title = sweep ? `Sweep ${esc(sweep.name || sweep.id)}` : "Compare";
+  const ranking = sweep ? `<section class="card" id="sweep-ranking"><div class="section-head"><h2>Trials by best
+      ${esc(sweep.spec.metric)} (${esc(sweep.spec.mode)})</h2><span class="muted">${esc(sweep.status)}</span></div>
+      <div class="table-wrap"><table class="ranking"><thead><tr><th>#</th><th>trial</th><th>status</th><th>epochs</th>
+      <th>best</th>${Object.keys(sweep.trials[0]?.values || {}).map(k => `<th>${esc(k)}</th>`).join("")}</tr></thead>
+      <tbody>${sweep.trials.map((t, i) => `<tr data-id="${esc(t.id)}"><td>${i + 1}</td>
+        <td><a href="/jobs/${esc(t.id)}" data-link>${esc(t.id)}</a></td><td>${statusBadge(t.status)}</td>
+        <td>${t.epochs}</td><td>${t.best === null ? "–" : esc(t.best.toPrecision(4))}</td>
+        ${Object.values(t.values).map(cell).map(v => `<td>${v}</td>`).join("")}</tr>`).join("")}</tbody></table></div>
+    </section>` : "";
   view.innerHTML = `
-    <div class="toolbar"><h1>Compare</h1><span class="muted">${ids.length} job${ids.length === 1 ? "" : "s"}</span></div>
+    <div class="toolbar"><h1>${title}</h1><span class="muted">${ids.length} job${ids.length === 1 ? "" : "s"}</span></div>
+    ${ranking}
     <details class="card picker" ${ids.length < 2 ? "open" : ""}><summary>Pick jobs</summary>
       <form id="pick"><div class="pick-list">${listing.jobs.filter(j => j.kind === "train").map(j => `
         <label><input type="checkbox" value="${esc(j.id)}" ${ids.includes(j.id) ? "checked" : ""}>
