@@ -23,6 +23,7 @@ from rq.utils import now
 
 from worker import queues
 from worker.presence import Presence
+from worker.reconciler import Reconciler
 from worker.settings import Settings
 
 log = logging.getLogger("fitq.worker")
@@ -31,6 +32,9 @@ REJOIN_PAUSE = 1.0
 """Seconds between a worker ending and the next one starting (never a tight loop)."""
 REDIS_WAIT_MAX = 5.0
 """Longest pause between two tries to reach Redis while waiting for a job."""
+
+RECONCILE_INTERVAL = 10.0
+"""Seconds between a worker's checks for an emptied Redis (the API checks at every scan too)."""
 
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 """The errors that mean Redis is unreachable right now (not that a command was wrong)."""
@@ -137,6 +141,7 @@ def run(settings: Settings, burst: bool = False, logging_level: str = "INFO", gp
     """
     base = f"fitq-{socket.gethostname()}-{os.getpid()}" + (f"-gpu{gpu}" if gpu is not None else "")
     presence = Presence(settings.redis_url, base, settings.heartbeat_interval, settings.heartbeat_ttl).start()
+    reconciler = Reconciler(settings, RECONCILE_INTERVAL).start()
     conn = redis.Redis.from_url(settings.redis_url)
     names = list(queues.GPU_QUEUES if gpu is not None else queues.CPU_QUEUES)
     worker = None
@@ -162,5 +167,6 @@ def run(settings: Settings, burst: bool = False, logging_level: str = "INFO", gp
     except StopRequested:  # RQ's SIGTERM/SIGINT handler, received between two workers
         return 0
     finally:
+        reconciler.stop()
         presence.stop()
         conn.close()

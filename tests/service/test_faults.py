@@ -170,3 +170,25 @@ def test_supervisor_restarts_a_dead_child_with_backoff():
         supervisor.stop()
         child.process.kill()
         child.process.wait()
+
+
+def test_a_worker_alone_restores_an_emptied_redis(settings, redis_conn, workers):
+    """No API runs: the worker notices that Redis lost its data and restores records and queues."""
+    from tests.service.helpers import dense_spec
+    from worker import lifecycle
+    from worker.records import Records
+    from worker.spec import JobSpec
+    from worker.status import JobKind
+    from worker.store import Store
+
+    records = Records(redis_conn, Store(settings.data_dir))
+    job = lifecycle.submit(records, redis_conn, settings, "public", JobKind.TRAIN,
+                           JobSpec.model_validate(dense_spec("ds_0000000000000000")), "kept")["id"]
+    lifecycle.cancel(records, redis_conn, job)
+    redis_conn.flushall()
+    workers.start(1)
+    deadline = time.monotonic() + 30
+    while not records.exists(job):
+        assert time.monotonic() < deadline, "the worker did not restore the emptied Redis within 30 s"
+        time.sleep(0.2)
+    assert records.get(job)["status"] == "canceled" and records.ids("public") == [job]
