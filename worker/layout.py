@@ -8,6 +8,7 @@ Redis (all under ``fitq:``)::
     fitq:jobs:<tenant>        sorted set: the tenant's job ids by submit time
     fitq:running              set: ids of running jobs (scanned for abandoned ones)
     fitq:sweeps:<tenant>      sorted set: the tenant's sweep ids by creation time
+    fitq:sweeps-active        set: ``tenant/sweep id`` of sweeps that may still have trials to rule on
     fitq:sweep:<id>:decided   set: ``trial@rung`` pairs the early-stopping rule has ruled on
     fitq:restoring:<id>       short lock while one process restores a job from the store
     fitq:instance             the marker a Redis holds while its data is fitq's (gone = emptied / new)
@@ -37,6 +38,7 @@ PREFIX = "fitq"
 
 # -- Redis -------------------------------------------------------------------------------------------
 RUNNING = f"{PREFIX}:running"
+ACTIVE_SWEEPS = f"{PREFIX}:sweeps-active"
 INSTANCE = f"{PREFIX}:instance"
 WORKERS = f"{PREFIX}:workers"
 

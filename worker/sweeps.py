@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from worker import lifecycle
 from worker.errors import Conflict, InvalidInput
-from worker.layout import sweep_decided_key, sweeps_key
+from worker.layout import ACTIVE_SWEEPS, sweep_decided_key, sweeps_key
 from worker.records import Records
 from worker.spec import Strict
 from worker.status import ACTIVE, JobKind
@@ -169,6 +169,7 @@ def create(records: Records, conn, settings, tenant: str, sweep: SweepSpec, spec
            "values": values}
     records.store.write_sweep(doc)
     conn.zadd(sweeps_key(tenant), {sweep_id: doc["created_at"]})
+    conn.sadd(ACTIVE_SWEEPS, f"{tenant}/{sweep_id}")
     return doc
 
 
@@ -212,12 +213,14 @@ def stop_laggards(records: Records, conn, doc: dict) -> list[str]:
 
 
 def active_sweeps(records: Records, conn) -> list[dict]:
-    """Documents of every tenant's sweeps that still have queued or running trials."""
+    """Documents of the sweeps that still have queued or running trials; a sweep whose trials have all
+    ended leaves the active set, so the scanner's work does not grow with finished sweeps."""
     out = []
-    for key in conn.scan_iter(match=sweeps_key("*")):
-        tenant = key.decode().rpartition(":")[2]
-        for sweep_id in conn.zrange(key, 0, -1):
-            doc = records.store.read_sweep(sweep_id.decode(), tenant)
-            if any(s in ACTIVE for s in records.statuses(doc["trials"])):
-                out.append(doc)
+    for member in conn.smembers(ACTIVE_SWEEPS):
+        tenant, _, sweep_id = member.decode().rpartition("/")
+        doc = records.store.read_sweep(sweep_id, tenant)
+        if any(s in ACTIVE for s in records.statuses(doc["trials"])):
+            out.append(doc)
+        else:
+            conn.srem(ACTIVE_SWEEPS, member)
     return out
