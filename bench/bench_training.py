@@ -1,13 +1,17 @@
 """Training and predict throughput of fitq's NumPy engine against PyTorch (CPU, eager), side by side.
 
-    python bench/bench_training.py [--repeats 3] [--workloads mlp,mlp_small,cnn,lstm] [--no-rss] [--json FILE]
+    python bench/bench_training.py [--rounds 5] [--workloads mlp,mlp_small,cnn,lstm,lstm_short] [--no-rss] [--json FILE]
 
-Each workload trains the same model in both frameworks: a warm-up epoch, then 2 timed epochs
-(Adam, lr 1e-3, a new random permutation per epoch, synthetic float32 data), then ``predict``
-over the training set (PyTorch under ``torch.no_grad()``). Each framework runs in its own worker
-process; runs are interleaved (fitq, torch, torch, fitq, ...) and each side keeps its best of
-``--repeats``, so that a busy machine slows both alike. Peak RSS while training mlp is measured
-in a fresh subprocess per framework.
+Each workload trains the same model in both frameworks (Adam, lr 1e-3, a new random permutation per
+epoch, synthetic float32 data): a warm-up epoch and a warm-up ``predict``, then, per round, ``fit``
+for 2 epochs timed per epoch by a callback (fitq: a Keras ``Callback``'s ``on_epoch_begin`` /
+``on_epoch_end``; PyTorch: around its epoch loop) and one ``predict`` call over the training set with
+the workload's batch size (PyTorch under ``torch.no_grad()``, batch by batch, as a ``DataLoader`` would
+feed it). That is the timing a user's own script would do. Each framework runs in its own worker
+process; rounds are interleaved (fitq, torch, torch, fitq, ...) so that a busy machine slows both
+alike, and the table reports the median over rounds with the spread (lowest-highest round) beside it.
+Peak RSS is measured in a fresh subprocess per framework and workload, while it trains (warm-up epoch
+and 2 epochs).
 
 Workloads:
 
@@ -18,12 +22,13 @@ Workloads:
   Dense(128, relu) - Dense(10, softmax) on 28x28x1, 4096 samples, batch 64.
 - lstm: Embedding(10000, 64) - LSTM(64) - Dense(1, sigmoid) on sequences of 100 ints,
   2048 samples, batch 64, binary crossentropy.
+- lstm_short: the same model on sequences of 20 ints, 8192 samples: the cost per step, not per sequence.
 
 A workload whose layers the engine does not have yet is skipped with a message. PyTorch's side
 uses its idiomatic fused losses (``CrossEntropyLoss`` on logits, ``BCEWithLogitsLoss``), which
 compute the same loss as softmax / sigmoid followed by the crossentropy, and its ``predict``
 applies the softmax / sigmoid. Prints a table of fitq / PyTorch ratios (>= 1.0: fitq is faster;
-for memory, <= 1.5 is the target).
+for memory, <= 1.0 is the target).
 """
 from __future__ import annotations
 
@@ -49,26 +54,35 @@ LEARNING_RATE = 1e-3
 
 @dataclass(frozen=True)
 class Workload:
-    """One benchmark model: its data sizes and which engine layers it needs."""
+    """One benchmark model: its data sizes and which engine layers it needs (``model``: which
+    architecture; ``steps``: the sequence length of the recurrent ones)."""
 
     name: str
     samples: int
     batch_size: int
     needs: tuple
+    model: str = ""
+    steps: int = 0
+
+    @property
+    def arch(self) -> str:
+        return self.model or self.name
 
 
 WORKLOADS = {
     "mlp": Workload("mlp", 16384, 128, ("Dense",)),
     "mlp_small": Workload("mlp_small", 8192, 32, ("Dense",)),
     "cnn": Workload("cnn", 4096, 64, ("Conv2D", "MaxPooling2D", "Flatten", "Dense")),
-    "lstm": Workload("lstm", 2048, 64, ("Embedding", "LSTM", "Dense")),
+    "lstm": Workload("lstm", 2048, 64, ("Embedding", "LSTM", "Dense"), steps=100),
+    "lstm_short": Workload("lstm_short", 8192, 64, ("Embedding", "LSTM", "Dense"), model="lstm", steps=20),
 }
 
 
 # ------------------------------------------------------------------------ data
-def make_data(name: str, samples: int):
-    """(x, y) float32 / int arrays for workload ``name``, the same for both frameworks."""
+def make_data(workload: Workload):
+    """(x, y) float32 / int arrays for ``workload``, the same for both frameworks."""
     rng = np.random.default_rng(0)
+    name, samples = workload.arch, workload.samples
     if name == "mlp":
         return rng.random((samples, 784), dtype=np.float32), rng.integers(0, 10, samples).astype(np.int64)
     if name == "mlp_small":
@@ -76,7 +90,7 @@ def make_data(name: str, samples: int):
     if name == "cnn":
         return rng.random((samples, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, samples).astype(np.int64)
     if name == "lstm":
-        return (rng.integers(0, 10000, (samples, 100)).astype(np.int32),
+        return (rng.integers(0, 10000, (samples, workload.steps)).astype(np.int32),
                 rng.integers(0, 2, (samples, 1)).astype(np.float32))
     raise ValueError(f"Unknown workload {name!r}: expected one of {sorted(WORKLOADS)}")
 
@@ -89,11 +103,12 @@ def missing_engine_layers(workload: Workload) -> list[str]:
     return [n for n in workload.needs if not hasattr(layers, n)]
 
 
-def fitq_model(name: str):
-    """The compiled engine model of workload ``name``."""
+def fitq_model(workload: Workload):
+    """The compiled engine model of ``workload``."""
     from engine import Sequential, layers, optimizers, set_random_seed
 
     set_random_seed(0)
+    name = workload.arch
     if name == "mlp":
         stack = [layers.Input((784,)), layers.Dense(512, activation="relu"), layers.Dense(512, activation="relu"),
                  layers.Dense(10, activation="softmax")]
@@ -107,7 +122,7 @@ def fitq_model(name: str):
                  layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")]
         loss = "sparse_categorical_crossentropy"
     else:
-        stack = [layers.Input((100,), dtype="int32"), layers.Embedding(10000, 64), layers.LSTM(64),
+        stack = [layers.Input((workload.steps,), dtype="int32"), layers.Embedding(10000, 64), layers.LSTM(64),
                  layers.Dense(1, activation="sigmoid")]
         loss = "binary_crossentropy"
     model = Sequential(stack)
@@ -116,19 +131,35 @@ def fitq_model(name: str):
 
 
 class FitqRunner:
-    """Trains / predicts workload ``name`` with the engine."""
+    """Trains / predicts ``workload`` with the engine."""
 
     def __init__(self, workload: Workload, x, y):
+        from engine.callbacks import Callback
+
+        class EpochTimes(Callback):
+            """Seconds per epoch, as a user's callback would time them."""
+
+            def on_train_begin(self, logs=None):
+                self.seconds = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.seconds.append(time.perf_counter() - self.start)
+
         self.w, self.x, self.y = workload, x, y
-        self.model = fitq_model(workload.name)
+        self.model = fitq_model(workload)
+        self.timer = EpochTimes()
 
     def warm_up(self):
         self.model.fit(self.x, self.y, batch_size=self.w.batch_size, epochs=1, verbose=0, shuffle=True)
+        self.predict()
 
-    def train(self) -> float:
-        start = time.perf_counter()
-        self.model.fit(self.x, self.y, batch_size=self.w.batch_size, epochs=EPOCHS, verbose=0, shuffle=True)
-        return time.perf_counter() - start
+    def train(self) -> list[float]:
+        self.model.fit(self.x, self.y, batch_size=self.w.batch_size, epochs=EPOCHS, verbose=0, shuffle=True,
+                       callbacks=[self.timer])
+        return self.timer.seconds
 
     def predict(self) -> float:
         start = time.perf_counter()
@@ -138,7 +169,7 @@ class FitqRunner:
 
 # --------------------------------------------------------------------- PyTorch
 def torch_model(name: str):
-    """(module, loss function, output activation for predict) of workload ``name`` in PyTorch."""
+    """(module, loss function, output activation for predict) of architecture ``name`` in PyTorch."""
     import torch
     from torch import nn
 
@@ -178,11 +209,11 @@ class TorchRunner:
 
         self.torch = torch
         self.w = workload
-        if workload.name == "cnn":
+        if workload.arch == "cnn":
             x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        self.x = torch.from_numpy(x.astype(np.int64) if workload.name == "lstm" else x)
+        self.x = torch.from_numpy(x.astype(np.int64) if workload.arch == "lstm" else x)
         self.y = torch.from_numpy(y)
-        self.net, self.loss_fn, self.out_act = torch_model(workload.name)
+        self.net, self.loss_fn, self.out_act = torch_model(workload.arch)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=LEARNING_RATE)
 
     def _epoch(self):
@@ -203,12 +234,15 @@ class TorchRunner:
 
     def warm_up(self):
         self._epoch()
+        self.predict()
 
-    def train(self) -> float:
-        start = time.perf_counter()
+    def train(self) -> list[float]:
+        seconds = []
         for _ in range(EPOCHS):
+            start = time.perf_counter()
             self._epoch()
-        return time.perf_counter() - start
+            seconds.append(time.perf_counter() - start)
+        return seconds
 
     def predict(self) -> float:
         torch = self.torch
@@ -222,15 +256,8 @@ class TorchRunner:
 
 
 # ------------------------------------------------------------------- measuring
-def serve(framework: str, threads: int) -> None:
-    """A worker process for one framework (``threads`` compute threads): reads JSON commands on
-    stdin, answers one JSON line each.
-
-    ``{"cmd": "setup", "workload": name}`` builds the model and data and trains the warm-up
-    epoch; ``{"cmd": "train" | "predict", "workload": name}`` answers ``{"seconds": ...}``.
-    Each framework lives in its own process so that neither one's idle thread pool (OpenMP's
-    or OpenBLAS's spinning workers) runs while the other one is being timed.
-    """
+def limit_threads(framework: str, threads: int) -> None:
+    """``threads`` compute threads for ``framework`` in this process (torch's pool, NumPy's BLAS)."""
     if framework == "torch":
         import torch
 
@@ -239,6 +266,19 @@ def serve(framework: str, threads: int) -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads)
+
+
+def serve(framework: str, threads: int) -> None:
+    """A worker process for one framework (``threads`` compute threads): reads JSON commands on
+    stdin, answers one JSON line each.
+
+    ``{"cmd": "setup", "workload": name}`` builds the model and data, trains the warm-up epoch and
+    predicts once; ``{"cmd": "train", ...}`` answers ``{"epoch_seconds": [...]}`` and
+    ``{"cmd": "predict", ...}`` ``{"seconds": ...}``. Each framework lives in its own process so
+    that neither one's idle thread pool (OpenMP's or OpenBLAS's spinning workers) runs while the
+    other one is being timed.
+    """
+    limit_threads(framework, threads)
     runner_class = TorchRunner if framework == "torch" else FitqRunner
     runners = {}
     for line in sys.stdin:
@@ -249,12 +289,11 @@ def serve(framework: str, threads: int) -> None:
             if missing:
                 reply = {"skipped": f"engine.layers has no {', '.join(missing)} yet"}
             else:
-                x, y = make_data(name, WORKLOADS[name].samples)
-                runners[name] = runner_class(WORKLOADS[name], x, y)
+                runners[name] = runner_class(WORKLOADS[name], *make_data(WORKLOADS[name]))
                 runners[name].warm_up()
                 reply = {"ok": True}
         elif msg["cmd"] == "train":
-            reply = {"seconds": runners[name].train()}
+            reply = {"epoch_seconds": runners[name].train()}
         elif msg["cmd"] == "predict":
             reply = {"seconds": runners[name].predict()}
         else:
@@ -283,11 +322,14 @@ class Worker:
         self.proc.wait()
 
 
-def measure(names, repeats, threads):
-    """{workload: {"fitq_train", "torch_train", "fitq_predict", "torch_predict"} in samples/s, or "skipped"}.
+MEASURES = ("fitq_train", "torch_train", "fitq_predict", "torch_predict")
 
-    Runs alternate between the two worker processes (fitq first on even repeats, torch
-    first on odd ones) and each keeps its best rate.
+
+def measure(names, rounds, threads):
+    """{workload: {measure: [samples/s per round]}} for :data:`MEASURES`, or {"skipped": why}.
+
+    Rounds alternate between the two worker processes (fitq first on even rounds, torch first on
+    odd ones). A round's training rate comes from the median epoch time of its ``fit``.
     """
     workers = {"fitq": Worker("fitq", threads), "torch": Worker("torch", threads)}
     results = {}
@@ -299,29 +341,29 @@ def measure(names, repeats, threads):
                 print(f"[skip] {name}: {reply['skipped']}", flush=True)
                 continue
             workers["torch"].ask("setup", name)
-            results[name] = {"fitq_train": 0.0, "torch_train": 0.0, "fitq_predict": 0.0, "torch_predict": 0.0}
-        for rep in range(repeats):
+            results[name] = {m: [] for m in MEASURES}
+        for rnd in range(rounds):
             for name, r in results.items():
                 if "skipped" in r:
                     continue
                 w = WORKLOADS[name]
-                for label in (("fitq", "torch") if rep % 2 == 0 else ("torch", "fitq")):
-                    seconds = workers[label].ask("train", name)["seconds"]
-                    r[f"{label}_train"] = max(r[f"{label}_train"], EPOCHS * w.samples / seconds)
-                    seconds = workers[label].ask("predict", name)["seconds"]
-                    r[f"{label}_predict"] = max(r[f"{label}_predict"], w.samples / seconds)
-                print(f"[{rep + 1}/{repeats}] {name}: train fitq {r['fitq_train']:.0f}/s torch {r['torch_train']:.0f}/s; "
-                      f"predict fitq {r['fitq_predict']:.0f}/s torch {r['torch_predict']:.0f}/s", flush=True)
+                for label in (("fitq", "torch") if rnd % 2 == 0 else ("torch", "fitq")):
+                    epoch = float(np.median(workers[label].ask("train", name)["epoch_seconds"]))
+                    r[f"{label}_train"].append(w.samples / epoch)
+                    r[f"{label}_predict"].append(w.samples / workers[label].ask("predict", name)["seconds"])
+                print(f"[{rnd + 1}/{rounds}] {name}: " + ", ".join(f"{m} {r[m][-1]:.0f}/s" for m in MEASURES),
+                      flush=True)
     finally:
         for worker in workers.values():
             worker.close()
     return results
 
 
-def _peak_rss_child(framework: str) -> None:
-    """Trains mlp (warm-up + 2 epochs) in this process and prints its peak RSS in MiB as JSON."""
+def _peak_rss_child(framework: str, name: str, threads: int) -> None:
+    """Trains ``name`` (warm-up epoch and predict, then 2 epochs) in this process; prints its peak RSS in MiB as JSON."""
     import psutil
 
+    limit_threads(framework, threads)
     proc = psutil.Process()
     peak = [proc.memory_info().rss]
     done = threading.Event()
@@ -333,15 +375,8 @@ def _peak_rss_child(framework: str) -> None:
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    w = WORKLOADS["mlp"]
-    x, y = make_data("mlp", w.samples)
-    if framework == "torch":
-        import torch
-
-        torch.set_num_threads(os.cpu_count() or 1)
-        runner = TorchRunner(w, x, y)
-    else:
-        runner = FitqRunner(w, x, y)
+    w = WORKLOADS[name]
+    runner = (TorchRunner if framework == "torch" else FitqRunner)(w, *make_data(w))
     runner.warm_up()
     runner.train()
     done.set()
@@ -350,13 +385,15 @@ def _peak_rss_child(framework: str) -> None:
     print(json.dumps({"framework": framework, "peak_rss_mib": peak[0] / 2**20}))
 
 
-def peak_rss() -> dict:
-    """{"fitq": MiB, "torch": MiB}: peak RSS of a fresh process training mlp with each framework."""
+def peak_rss(names, threads) -> dict:
+    """{workload: {"fitq": MiB, "torch": MiB}}: peak RSS of a fresh process training it, per framework."""
     out = {}
-    for framework in ("fitq", "torch"):
-        res = subprocess.run([sys.executable, __file__, "--rss-child", framework], capture_output=True, text=True,
-                             check=True)
-        out[framework] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+    for name in names:
+        out[name] = {}
+        for framework in ("fitq", "torch"):
+            res = subprocess.run([sys.executable, __file__, "--rss-child", framework, "--workloads", name,
+                                  "--threads", str(threads)], capture_output=True, text=True, check=True)
+            out[name][framework] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mib"]
     return out
 
 
@@ -376,32 +413,42 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
             "numpy_blas": "; ".join(blas), "torch": torch.__version__,
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
-            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)")}
+            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)"), "load_average": os.getloadavg()}
+
+
+def summary(values: list[float]) -> str:
+    """``median (lowest-highest)`` of per-round rates."""
+    return f"{np.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
+
+
+def ratio(fitq: list[float], torch: list[float]) -> str:
+    """The ratio of medians, with the spread of the per-round ratios (rounds are paired)."""
+    per_round = [a / b for a, b in zip(fitq, torch)]
+    return f"**{np.median(fitq) / np.median(torch):.2f}** ({min(per_round):.2f}-{max(per_round):.2f})"
 
 
 def table(results, rss) -> str:
-    """The ratio table (fitq / PyTorch) as Markdown."""
+    """The ratio table (fitq / PyTorch) as Markdown: medians over rounds, spread in parentheses."""
     lines = ["| workload | fitq train/s | torch train/s | train ratio | fitq predict/s | torch predict/s | predict ratio |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in results.items():
         if "skipped" in r:
             lines.append(f"| {name} | skipped: {r['skipped']} | | | | | |")
             continue
-        lines.append(
-            f"| {name} | {r['fitq_train']:.0f} | {r['torch_train']:.0f} | {r['fitq_train'] / r['torch_train']:.2f} | "
-            f"{r['fitq_predict']:.0f} | {r['torch_predict']:.0f} | {r['fitq_predict'] / r['torch_predict']:.2f} |")
+        lines.append(f"| {name} | {summary(r['fitq_train'])} | {summary(r['torch_train'])} | "
+                     f"{ratio(r['fitq_train'], r['torch_train'])} | {summary(r['fitq_predict'])} | "
+                     f"{summary(r['torch_predict'])} | {ratio(r['fitq_predict'], r['torch_predict'])} |")
     if rss:
-        lines += ["", "| peak RSS training mlp | fitq MiB | torch MiB | ratio (target <= 1.5) |",
-                  "| --- | ---: | ---: | ---: |",
-                  f"| mlp | {rss['fitq']:.0f} | {rss['torch']:.0f} | {rss['fitq'] / rss['torch']:.2f} |"]
+        lines += ["", "| peak RSS training | fitq MiB | torch MiB | ratio (target <= 1.0) |", "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {name} | {m['fitq']:.0f} | {m['torch']:.0f} | **{m['fitq'] / m['torch']:.2f}** |"
+                  for name, m in rss.items()]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workloads", default="mlp,mlp_small,cnn,lstm",
-                        help="comma-separated workloads (default: all)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per framework; the best is kept")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated workloads (default: all)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the table shows their median")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="compute threads per framework (NumPy's BLAS, torch.set_num_threads); default: all cores")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
@@ -412,17 +459,18 @@ def main(argv=None) -> int:
     if args.serve:
         serve(args.serve, args.threads)
         return 0
-    if args.rss_child:
-        _peak_rss_child(args.rss_child)
-        return 0
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {unknown}: expected some of {sorted(WORKLOADS)}")
+    if args.rss_child:
+        _peak_rss_child(args.rss_child, names[0], args.threads)
+        return 0
     info = {**machine(), "threads": args.threads}
     print(" | ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
-    results = measure(names, max(1, args.repeats), args.threads)
-    rss = None if args.no_rss else peak_rss()
+    results = measure(names, max(1, args.rounds), args.threads)
+    measured = [n for n in names if "skipped" not in results[n]]
+    rss = None if args.no_rss else peak_rss(measured, args.threads)
     print()
     print(table(results, rss))
     if args.json:
