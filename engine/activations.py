@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 
-from engine import backend
+import numpy as np
+
+from engine import backend, kernels
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -384,6 +386,23 @@ _FORWARDS = {
     "sparsemax": _sparsemax_forward,
 }
 _ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+
+
+def _relu_in_place(z):
+    kernels.relu_in_place(z)
+    return z
+
+
+def _softmax_in_place(z):
+    z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+# Inference forms that overwrite their argument, for activations called with their default
+# arguments: the same operations as the forward functions, in the same order, without new arrays.
+_IN_PLACE = {_relu_forward: _relu_in_place, _softmax_forward: _softmax_in_place, _linear_forward: lambda z: z}
 # Functions Keras 2 defined differently under the same name, for models read from Keras 2 files.
 _KERAS2_FORWARDS = {"hard_sigmoid": _keras2_hard_sigmoid_forward}
 
@@ -414,6 +433,15 @@ class Activation:
 
     def __call__(self, x):
         return self.forward(x)[0]
+
+    def call_owned(self, z):
+        """``self(z)`` for an array the caller made and hands over: where it can (relu, softmax and
+        linear with their default arguments, on NumPy float32 / float64), ``z`` is overwritten
+        instead of a new array being made. The same bits as ``self(z)``."""
+        in_place = _IN_PLACE.get(getattr(self, "_forward", None))
+        if in_place is not None and not self.kwargs and kernels.fusable(z):
+            return in_place(z)
+        return self(z)
 
     def get_config(self) -> dict:
         return dict(self.kwargs)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import activations, backend, constraints, initializers, regularizers
+from engine import activations, backend, constraints, gemm, initializers, regularizers
 from engine import random as engine_random
 from engine.layers.base import Layer
 from engine.saving.layer_registry import register
@@ -58,15 +58,15 @@ class Dense(Layer):
 
     def call(self, inputs, training=False, mask=None):
         self._check_input(inputs)
-        z = inputs @ self.kernel.value
+        z = gemm.matmul(inputs, self.kernel.value)
         if self.bias is not None:
             z += self.bias.value
-        return self.activation(z)
+        return self.activation.call_owned(z)
 
     def forward(self, inputs, training=False, mask=None, need_input_grad=True):
         self._check_input(inputs)
         x = inputs
-        z = x @ self.kernel.value
+        z = gemm.matmul(x, self.kernel.value)
         if self.bias is not None:
             z += self.bias.value
         y, act_bp = self.activation.forward(z)
@@ -74,10 +74,10 @@ class Dense(Layer):
         def backprop(dy):
             dz = act_bp(dy)
             dz2 = dz.reshape(-1, self.units)
-            self.kernel.add_grad(x.reshape(-1, x.shape[-1]).T @ dz2)
+            self.kernel.add_grad(gemm.matmul(x.reshape(-1, x.shape[-1]).T, dz2))
             if self.bias is not None:
                 self.bias.add_grad(dz2.sum(axis=0))
-            return dz @ self.kernel.value.T if need_input_grad else None
+            return gemm.matmul(dz, self.kernel.value.T) if need_input_grad else None
 
         return y, backprop
 

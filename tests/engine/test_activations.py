@@ -103,3 +103,29 @@ def test_softmax_is_stable_for_large_logits():
 
 def test_integer_input_becomes_float32():
     assert activations.sigmoid(np.array([0, 1, 2])).dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["relu", "softmax", "linear", "sigmoid"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_call_owned_gives_the_same_bits_as_a_call(name, dtype):
+    rng = np.random.default_rng(0)
+    z = rng.normal(scale=30, size=(64, 33)).astype(dtype)
+    z[0, :3] = [np.nan, -0.0, np.inf]
+    act = activations.get(name)
+    expected = act(z.copy())
+    owned = z.copy()
+    got = act.call_owned(owned)
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == expected.dtype
+    if name in ("relu", "softmax"):
+        assert got is owned  # computed where it was, without a new array
+
+
+def test_call_owned_leaves_views_and_arguments_alone():
+    z = np.linspace(-2, 2, 24, dtype=np.float32).reshape(4, 6)
+    view = z[:, ::2]
+    expected = activations.get("relu")(view.copy())
+    np.testing.assert_array_equal(activations.get("relu").call_owned(view), expected)
+    assert (z < 0).any()  # a strided view is not overwritten
+    leaky = activations.Activation("relu", negative_slope=0.1)
+    np.testing.assert_array_equal(leaky.call_owned(z.copy()), leaky(z.copy()))
