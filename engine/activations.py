@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from engine import backend, kernels
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -288,9 +286,12 @@ def _mish_forward(x):
 
 def _softmax_forward(x, axis=-1):
     xp = _xp(x)
-    y = x - x.max(axis=axis, keepdims=True)
-    xp.exp(y, out=y)
-    y /= y.sum(axis=axis, keepdims=True)
+    if axis in (-1, x.ndim - 1) and kernels.fusable(x):
+        y = kernels.softmax_last_axis_in_place(x.copy())
+    else:
+        y = x - x.max(axis=axis, keepdims=True)
+        xp.exp(y, out=y)
+        y /= y.sum(axis=axis, keepdims=True)
 
     def backprop(dy):
         return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
@@ -393,16 +394,11 @@ def _relu_in_place(z):
     return z
 
 
-def _softmax_in_place(z):
-    z -= z.max(axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
-    return z
 
 
 # Inference forms that overwrite their argument, for activations called with their default
 # arguments: the same operations as the forward functions, in the same order, without new arrays.
-_IN_PLACE = {_relu_forward: _relu_in_place, _softmax_forward: _softmax_in_place, _linear_forward: lambda z: z}
+_IN_PLACE = {_relu_forward: _relu_in_place, _softmax_forward: kernels.softmax_last_axis_in_place, _linear_forward: lambda z: z}
 # Functions Keras 2 defined differently under the same name, for models read from Keras 2 files.
 _KERAS2_FORWARDS = {"hard_sigmoid": _keras2_hard_sigmoid_forward}
 

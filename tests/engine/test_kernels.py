@@ -161,3 +161,24 @@ def test_half_precision_and_cupy_like_arrays_keep_the_numpy_expressions():
     y, backprop = _relu(z)
     np.testing.assert_array_equal(y, np.array([0.0, 2.0], np.float16))
     np.testing.assert_array_equal(backprop(np.ones(2, np.float16)), [0.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 5, 7, 8, 10, 17, 128, 129, 300, 1001])
+def test_softmax_kernel_matches_numpy_bit_for_bit(dtype, width):
+    rng = np.random.default_rng(width)
+    z = (rng.normal(size=(3, 11, width)) * 40).astype(dtype)
+    expected = z - z.max(axis=-1, keepdims=True)
+    np.exp(expected, out=expected)
+    expected /= expected.sum(axis=-1, keepdims=True)
+    np.testing.assert_array_equal(kernels.softmax_last_axis_in_place(z), expected)
+
+
+def test_softmax_kernel_keeps_numpy_nan_and_inf_results():
+    z = np.array([[1, np.nan, 3], [np.inf, 1, 2], [-np.inf, -np.inf, 0], [np.nan, 1, np.inf]], np.float32)
+    with np.errstate(all="ignore"):
+        expected = z - z.max(axis=-1, keepdims=True)
+        np.exp(expected, out=expected)
+        expected /= expected.sum(axis=-1, keepdims=True)
+        got = kernels.softmax_last_axis_in_place(z.copy())
+    np.testing.assert_array_equal(got, expected)
