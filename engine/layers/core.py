@@ -69,7 +69,7 @@ class Dense(Layer):
         z = gemm.matmul(x, self.kernel.value)
         if self.bias is not None:
             z += self.bias.value
-        y, act_bp = self.activation.forward(z)
+        y, act_bp = self.activation.forward_owned(z)
 
         def backprop(dy):
             dz = act_bp(dy)

@@ -129,3 +129,18 @@ def test_call_owned_leaves_views_and_arguments_alone():
     assert (z < 0).any()  # a strided view is not overwritten
     leaky = activations.Activation("relu", negative_slope=0.1)
     np.testing.assert_array_equal(leaky.call_owned(z.copy()), leaky(z.copy()))
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+def test_forward_owned_gives_the_same_bits_and_gradients_as_forward(name):
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(32, 17)).astype(np.float32)
+    z[0, :3] = [np.nan, -0.0, np.inf]
+    dy = rng.normal(size=z.shape).astype(np.float32)
+    dy[1, :2] = [np.nan, np.inf]
+    act = activations.get(name)
+    y, bp = act.forward(z.copy())
+    y_owned, bp_owned = act.forward_owned(z.copy())
+    np.testing.assert_array_equal(y_owned, y)
+    np.testing.assert_array_equal(bp_owned(dy), bp(dy))
+    np.testing.assert_array_equal(bp_owned(dy[:, ::-1].copy()[:, ::-1]), bp(dy))  # a strided gradient too
