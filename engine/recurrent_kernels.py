@@ -1,0 +1,266 @@
+"""The LSTM's whole time loop as compiled code (numba), forward and backward.
+
+Each step is one BLAS product through ``np.dot`` (``h @ recurrent_kernel``) and one compiled
+pass over the batch for the gates, the cell and the outputs: no Python call per step. The
+input projections of all steps are one product before the loop and the weight and input
+gradients one product each after it (see engine.layers.recurrent).
+
+float32 uses exp / sigmoid / tanh that LLVM vectorises: Cephes's polynomials with range
+reduction, within 3 ulp of NumPy's and 1 ulp (exp, tanh) or 3 ulp (sigmoid, as NumPy's
+formula) of the exact value, with NumPy's results for NaN, infinities, signed zeros and
+subnormal results. float64 uses the C library's. No fast-math and no fused multiply-add
+contraction: the results are the same bits on every run.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from engine.kernels import _JIT
+
+_F = np.float32
+_ONE, _TWO = _F(1), _F(2)
+# exp: x = n ln2 + r, |r| <= ln2 / 2, ln2 split in two (C1 has 9 bits, so n C1 is exact);
+# n is rounded to nearest by adding and subtracting 1.5 * 2^23. Arguments are clamped to
+# [-104, 89], beyond which float32's exp is 0 or inf, and 2^n is applied as two factors so that
+# subnormal results and overflow round once, as a correctly rounded exp would.
+_I1, _I23, _I127 = np.int32(1), np.int32(23), np.int32(127)
+_LOG2E, _MAGIC = _F(1.44269504088896341), _F(12582912.0)
+_LN2_HI, _LN2_LO = _F(0.693359375), _F(-2.12194440e-4)
+_EXP_LO, _EXP_HI = _F(-104.0), _F(89.0)
+_E0, _E1, _E2 = _F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3)
+_E3, _E4, _E5 = _F(4.1665795894e-2), _F(1.6666665459e-1), _F(5.0000001201e-1)
+# tanh: an odd polynomial below 0.625, 1 - 2 / (exp(2|x|) + 1) above (exactly 1 in float32
+# from about 9.01 on, so the argument is clamped to 10).
+_T0, _T1, _T2 = _F(-5.70498872745e-3), _F(2.06390887954e-2), _F(-5.37397155531e-2)
+_T3, _T4 = _F(1.33314422036e-1), _F(-3.33332819422e-1)
+_TANH_SMALL, _TANH_CLAMP = _F(0.625), _F(10.0)
+
+
+@numba.njit(**_JIT)
+def _exp_reduced(x):
+    """(p, k) with exp(x) = p 2^k, |x| <= 104: k = round(x / ln2), p = exp(x - k ln2) by polynomial."""
+    n = (x * _LOG2E + _MAGIC) - _MAGIC
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    p = (((((_E0 * r + _E1) * r + _E2) * r + _E3) * r + _E4) * r + _E5) * (r * r) + r + _ONE
+    return p, np.int32(n)
+
+
+@numba.njit(**_JIT)
+def _scaled(p, k):
+    """p 2^k for k in [-150, 128], as two factors so that subnormal results and overflow round once."""
+    k1 = np.int32(k >> _I1)
+    return (p * np.int32((k1 + _I127) << _I23).view(np.float32)) * np.int32((k - k1 + _I127) << _I23).view(np.float32)
+
+
+@numba.njit(**_JIT)
+def _exp_f32(x):
+    xc = x if x > _EXP_LO else _EXP_LO  # NaN goes to the low end here, and is returned at the end
+    xc = xc if xc < _EXP_HI else _EXP_HI
+    p, k = _exp_reduced(xc)
+    y = _scaled(p, k)
+    return y if x == x else x
+
+
+@numba.njit(**_JIT)
+def _exp_nonpositive_f32(x):
+    """exp(x) for x <= 0 or NaN (NaN stays in the arithmetic; fewer operations than :func:`_exp_f32`)."""
+    p, k = _exp_reduced(_EXP_LO if x < _EXP_LO else x)
+    return _scaled(p, k)
+
+
+@numba.njit(**_JIT)
+def _sigmoid_f32(x):
+    e = _exp_nonpositive_f32(-abs(x))
+    s = _ONE / (e + _ONE)
+    return s if x >= 0 else e * s
+
+
+@numba.njit(**_JIT)
+def _tanh_f32(x):
+    a = abs(x)
+    z = a * a
+    small = ((((_T0 * z + _T1) * z + _T2) * z + _T3) * z + _T4) * z * a + a
+    p, k = _exp_reduced(_TWO * (a if a < _TANH_CLAMP else _TANH_CLAMP))  # 2^k <= 2^29: one factor
+    e = p * np.int32((k + _I127) << _I23).view(np.float32)
+    big = _ONE - _TWO / (e + _ONE)
+    return math.copysign(big if a >= _TANH_SMALL else small, x)  # NaN: small, which is NaN
+
+
+def _exp(x):
+    """exp of a float32 or float64 scalar (compiled code only)."""
+
+
+def _tanh(x):
+    """tanh of a float32 or float64 scalar (compiled code only)."""
+
+
+@overload(_exp, jit_options=_JIT)
+def _exp_impl(x):
+    if x == types.float32:
+        return lambda x: _exp_f32(x)
+    return lambda x: np.exp(x)
+
+
+@overload(_tanh, jit_options=_JIT)
+def _tanh_impl(x):
+    if x == types.float32:
+        return lambda x: _tanh_f32(x)
+    return lambda x: np.tanh(x)
+
+
+def _sigmoid(x):
+    """As the layers' sigmoid, for a float32 or float64 scalar (compiled code only): e = exp(-|x|),
+    1 / (1 + e) for x >= 0, e / (1 + e) below (computed as e times 1 / (1 + e))."""
+
+
+@overload(_sigmoid, jit_options=_JIT)
+def _sigmoid_impl(x):
+    if x == types.float32:
+        return lambda x: _sigmoid_f32(x)
+
+    def sigmoid_f64(x):
+        e = np.exp(-abs(x))
+        s = 1.0 / (e + 1.0)
+        return s if x >= 0 else e * s
+    return sigmoid_f64
+
+
+@numba.njit(**_JIT)
+def _map_exp(x, out):
+    for i in range(x.shape[0]):
+        out[i] = _exp(x[i])
+
+
+@numba.njit(**_JIT)
+def _map_sigmoid(x, out):
+    for i in range(x.shape[0]):
+        out[i] = _sigmoid(x[i])
+
+
+@numba.njit(**_JIT)
+def _map_tanh(x, out):
+    for i in range(x.shape[0]):
+        out[i] = _tanh(x[i])
+
+
+def _mapped(kernel, x):
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    kernel(x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def exp(x):
+    """Element-wise exp of a float32 / float64 array as the LSTM loop computes it (float32: within
+    a few ulp of NumPy's, including subnormal results, 0 below -104, inf above 88.73, NaN kept)."""
+    return _mapped(_map_exp, x)
+
+
+def sigmoid(x):
+    """Element-wise ``1 / (1 + exp(-x))`` as the LSTM loop computes it (see :func:`_sigmoid`)."""
+    return _mapped(_map_sigmoid, x)
+
+
+def tanh(x):
+    """Element-wise tanh as the LSTM loop computes it (float32: odd polynomial below 0.625)."""
+    return _mapped(_map_tanh, x)
+
+
+# ------------------------------------------------------------------ the LSTM loop
+# Arrays are time-major, (T, N, ...), so that a step's block is contiguous and the input
+# projections, gate gradients and kept states of all steps are (T * N, ...) matrices for one
+# product each; gate columns are ordered i, f, o, c so that the sigmoids cover columns :3u.
+# The loops are split so that each touches few arrays: LLVM vectorises a loop after a run-time
+# check that its arrays do not overlap, and gives up when there are too many pairs to check.
+@numba.njit(**_JIT)
+def lstm_forward(xw, b, rk, h, c, z, h_prev, c_prev, tanh_c, y):
+    """Forward time loop, in place.
+
+    ``xw`` (T, N, 4u): the input projections ``x_t @ kernel``, gate columns i, f, o, c,
+    overwritten with the gate activations. ``b`` (4u,): the bias in that order; ``rk``
+    (u, 4u): the recurrent kernel. ``h``, ``c`` (N, u): the initial states, updated to the
+    final ones. ``z`` (N, 4u): scratch for ``h @ rk``. ``h_prev``, ``c_prev`` and ``tanh_c``
+    (T, N, u) receive h_{t-1}, c_{t-1} and tanh(c_t) (for the backward pass), ``y`` (T, N, u)
+    h_t; each may be (0, N, u) to skip it.
+    """
+    steps, n_batch, u = xw.shape[0], h.shape[0], h.shape[1]
+    keep, seq = h_prev.shape[0] == steps, y.shape[0] == steps
+    for t in range(steps):
+        np.dot(h, rk, z)
+        for n in range(n_batch):
+            for j in range(3 * u):
+                xw[t, n, j] = _sigmoid((xw[t, n, j] + b[j]) + z[n, j])
+            for j in range(u):  # not range(3u, 4u): its start is not known to be >= 0, and that loop is not vectorised
+                xw[t, n, 3 * u + j] = _tanh((xw[t, n, 3 * u + j] + b[3 * u + j]) + z[n, 3 * u + j])
+            if keep:
+                for j in range(u):
+                    h_prev[t, n, j] = h[n, j]
+                for j in range(u):
+                    c_prev[t, n, j] = c[n, j]
+            for j in range(u):
+                c[n, j] = xw[t, n, u + j] * c[n, j] + xw[t, n, j] * xw[t, n, 3 * u + j]
+            for j in range(u):
+                h[n, j] = _tanh(c[n, j])
+            if keep:
+                for j in range(u):
+                    tanh_c[t, n, j] = h[n, j]
+            for j in range(u):
+                h[n, j] = xw[t, n, 2 * u + j] * h[n, j]
+        if seq:
+            y[t] = h
+
+
+@numba.njit(**_JIT)
+def _flushed(v, tiny):
+    """0 where |v| is below the smallest normal number ``tiny`` (NaN stays)."""
+    return v * 0 if abs(v) < tiny else v
+
+
+@numba.njit(**_JIT)
+def lstm_backward(gates, c_prev, tanh_c, rk_t, dy, dh, dc):
+    """Backward time loop of :func:`lstm_forward` (kept steps), in place.
+
+    ``gates`` (T, N, 4u): the gate activations, overwritten with the gates' pre-activation
+    gradients. ``c_prev``, ``tanh_c`` (T, N, u) as the forward pass left them; ``rk_t``
+    (4u, u): the recurrent kernel transposed. ``dy`` (T, N, u): the output sequence's
+    gradient, or (0, N, u) for none. ``dh``, ``dc`` (N, u): the final states' gradients,
+    updated to the initial states'. As the layers' activations differentiate:
+    dc += dh o (1 + tanh c)(1 - tanh c), do = dh tanh(c) o (1 - o), di = dc g i (1 - i),
+    dg = dc i (1 + g)(1 - g), df = dc c_prev f (1 - f); then dh = dz @ rk_t and dc *= f.
+
+    Gradients that vanish back through time become subnormal numbers, which make the CPU's
+    arithmetic some hundred times slower (a product with them took 440 instead of 4 ms): dh,
+    dc and the gate gradients are flushed to zero below the smallest normal number (about
+    1.2e-38 in float32), so that they reach zero a few steps later instead.
+    """
+    steps, n_batch, u = gates.shape[0], dh.shape[0], dh.shape[1]
+    one = dh.dtype.type(1)
+    tiny = dh.dtype.type(np.finfo(dh.dtype).tiny)
+    for t in range(steps - 1, -1, -1):
+        for n in range(n_batch):
+            if dy.shape[0]:
+                for j in range(u):
+                    dh[n, j] = _flushed(dh[n, j] + dy[t, n, j], tiny)
+            else:
+                for j in range(u):
+                    dh[n, j] = _flushed(dh[n, j], tiny)
+            for j in range(u):
+                s, o = tanh_c[t, n, j], gates[t, n, 2 * u + j]
+                dc[n, j] = _flushed(dc[n, j] + (dh[n, j] * o) * ((one + s) * (one - s)), tiny)
+            for j in range(u):
+                s, o = tanh_c[t, n, j], gates[t, n, 2 * u + j]
+                gates[t, n, 2 * u + j] = _flushed((dh[n, j] * s) * (o * (one - o)), tiny)
+            for j in range(u):
+                i, g = gates[t, n, j], gates[t, n, 3 * u + j]
+                gates[t, n, j] = _flushed((dc[n, j] * g) * (i * (one - i)), tiny)
+                gates[t, n, 3 * u + j] = _flushed((dc[n, j] * i) * ((one + g) * (one - g)), tiny)
+            for j in range(u):
+                f = gates[t, n, u + j]
+                gates[t, n, u + j] = _flushed((dc[n, j] * c_prev[t, n, j]) * (f * (one - f)), tiny)
+                dc[n, j] = _flushed(dc[n, j] * f, tiny)
+        np.dot(gates[t], rk_t, dh)
