@@ -1,6 +1,7 @@
 """Compiled loops (numba) for NumPy arrays, where a chain of NumPy calls would pass over the same
 arrays many times or pay its call overhead on small ones: Adam's update, relu, max pooling with
-disjoint windows, col2im, the arithmetic of an LSTM step, and the row reductions of softmax.
+disjoint windows, col2im and the row reductions of softmax (the LSTM's time loop is in
+engine.recurrent_kernels).
 
 Each kernel does, per element, exactly the floating-point operations of the NumPy expression it
 replaces, in the arrays' dtype and in the same order (no fast-math, no fused multiply-add
@@ -8,7 +9,8 @@ contraction), so the results are bit for bit the same; only the passes over memo
 per-call overhead go. Kernels take C-contiguous float32 or float64 NumPy arrays; callers keep
 their NumPy expression for CuPy arrays, other dtypes and other layouts (:func:`fusable`).
 Transcendental functions stay with NumPy, whose SIMD exp and tanh are 5 to 50 times faster than
-a compiled scalar loop (and round differently).
+a compiled scalar loop (and round differently); engine.recurrent_kernels has vectorisable ones
+for the LSTM's loop, which cannot hand each step's few thousand values to NumPy cheaply.
 
 Compiled on first use and cached on disk beside this file (numba's cache), so a worker process
 pays the compilation once per installation, not once per job.
@@ -169,62 +171,6 @@ def col2im(dcols, padded_shape, strides, dilation):
     dx = np.empty(padded_shape, dcols.dtype)
     _col2im(dcols, strides[0], strides[1], dilation[0], dilation[1], dx)
     return dx
-
-
-# ------------------------------------------------------------------ LSTM steps
-# The LSTM's fast loop keeps its states transposed, (units, batch), with gate rows i, f, o, c
-# (see engine.layers.recurrent). NumPy computes the exponentials and tanh (its SIMD functions);
-# these kernels do the arithmetic between them, one pass instead of three or more NumPy calls.
-@numba.njit(**_JIT)
-def lstm_gate_activations(z, b_c):
-    """After ``z[:3u] = exp(-(pre-activation))``: ``z[:3u] = 1 / (z[:3u] + 1)`` (the sigmoids) and
-    ``z[3u:] += b_c`` (the candidate's bias, (u, 1); an empty array for none). z is (4u, N)."""
-    u, n = z.shape[0] // 4, z.shape[1]
-    one = z.dtype.type(1)
-    for r in range(3 * u):
-        row = z[r]
-        for j in range(n):
-            row[j] = one / (row[j] + one)
-    if b_c.shape[0]:
-        for r in range(u):
-            row, b = z[3 * u + r], b_c[r, 0]
-            for j in range(n):
-                row[j] += b
-
-
-@numba.njit(**_JIT)
-def lstm_cell(z, c_prev, c_new):
-    """``c_new = f * c_prev + i * g`` from activated gates ``z`` (4u, N): i, f, o, g row blocks."""
-    u, n = c_prev.shape
-    for r in range(u):
-        i, f, g, cp, cn = z[r], z[u + r], z[3 * u + r], c_prev[r], c_new[r]
-        for j in range(n):
-            cn[j] = f[j] * cp[j] + i[j] * g[j]
-
-
-@numba.njit(**_JIT)
-def lstm_step_backward(z, tanh_c, c_prev, h, dh, dc, dz):
-    """One step of the LSTM's backward pass, in place; all (rows, N), gates ``z`` (4u, N).
-
-    ``dc += dh (o - h tanh(c))`` (that is dh o (1 - tanh(c)^2), with h = o tanh(c)); the gates'
-    pre-activation gradients go to ``dz``: i: dc g i (1 - i), f: dc c_prev f (1 - f),
-    o: dh tanh(c) o (1 - o), g: dc i (1 - g^2), each slope written y - y y or 1 - y y; then
-    ``dc *= f`` (the gradient of c_prev).
-    """
-    u, n = dh.shape
-    one = z.dtype.type(1)
-    for r in range(u):
-        zi, zf, zo, zg = z[r], z[u + r], z[2 * u + r], z[3 * u + r]
-        di, df, do, dg = dz[r], dz[u + r], dz[2 * u + r], dz[3 * u + r]
-        tc, cp, hr, dhr, dcr = tanh_c[r], c_prev[r], h[r], dh[r], dc[r]
-        for j in range(n):
-            i, f, o, g, t = zi[j], zf[j], zo[j], zg[j], tc[j]
-            d = dcr[j] + (o - hr[j] * t) * dhr[j]
-            di[j] = d * g * (i - i * i)
-            df[j] = d * cp[j] * (f - f * f)
-            do[j] = dhr[j] * t * (o - o * o)
-            dg[j] = d * i * (one - g * g)
-            dcr[j] = d * f
 
 
 @numba.njit(**_JIT)

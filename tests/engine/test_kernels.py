@@ -119,39 +119,6 @@ def test_compiled_col2im_matches_the_strided_adds(strides, dilation):
                                   ops.col2im(strided, padded, strides, dilation))
 
 
-def test_lstm_kernels_match_the_numpy_step_bit_for_bit():
-    rng = np.random.default_rng(8)
-    u, n = 5, 7
-    pre = rng.normal(size=(4 * u, n)).astype(np.float32) * 3
-    b_c = rng.normal(size=(u, 1)).astype(np.float32)
-    c_prev = rng.normal(size=(u, n)).astype(np.float32)
-    # forward: sigmoids of the i, f, o rows, the candidate's bias, the cell
-    z = np.exp(-pre[:3 * u])
-    want = np.concatenate([1 / (z + 1), pre[3 * u:] + b_c])
-    got = np.concatenate([z, pre[3 * u:]])
-    kernels.lstm_gate_activations(got, b_c)
-    np.testing.assert_array_equal(got, want)
-    got[3 * u:] = want[3 * u:] = np.tanh(want[3 * u:])
-    c_new = np.empty_like(c_prev)
-    kernels.lstm_cell(got, c_prev, c_new)
-    i, f, o, g = (want[k * u:(k + 1) * u] for k in range(4))
-    np.testing.assert_array_equal(c_new, f * c_prev + i * g)
-    # backward, as the NumPy loop wrote it
-    tanh_c = np.tanh(c_new)
-    h = o * tanh_c
-    dh = rng.normal(size=(u, n)).astype(np.float32)
-    dc = rng.normal(size=(u, n)).astype(np.float32)
-    d = dc + (o - h * tanh_c) * dh
-    slope = want * want
-    slope[:3 * u] = want[:3 * u] - slope[:3 * u]
-    slope[3 * u:] = 1 - slope[3 * u:]
-    want_dz = np.concatenate([d * g, d * c_prev, dh * tanh_c, d * i]) * slope
-    dz = np.empty_like(want)
-    kernels.lstm_step_backward(want, tanh_c, c_prev, h, dh, dc, dz)
-    np.testing.assert_array_equal(dz, want_dz)
-    np.testing.assert_array_equal(dc, d * f)
-
-
 def test_half_precision_and_cupy_like_arrays_keep_the_numpy_expressions():
     assert not kernels.fusable(np.zeros(4, np.float16))
     assert not kernels.fusable(np.zeros(4, np.float32), np.zeros(4, np.float64))
