@@ -434,7 +434,8 @@ class LSTM(_RNN):
         kept = steps if need_backprop else 0
         h_prev, c_prev, tanh_c = (np.empty((kept, n, u), dtype) for _ in range(3))
         ys = np.empty((steps if self.return_sequences else 0, n, u), dtype)
-        recurrent_kernels.lstm_forward(xw, b, rec, h, c, np.empty((n, 4 * u), dtype), h_prev, c_prev, tanh_c, ys)
+        rec_blocks = np.ascontiguousarray(rec.reshape(u, 4, u).transpose(1, 0, 2))
+        recurrent_kernels.lstm_forward(xw, b, rec_blocks, h, c, np.empty((4, n, u), dtype), h_prev, c_prev, tanh_c, ys)
         y = ys.transpose(1, 0, 2).copy() if self.return_sequences else h.copy()
         result = [y, h.copy(), c] if self.return_state else y
         if not need_backprop:
