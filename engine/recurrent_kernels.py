@@ -227,16 +227,18 @@ def _flushed(v, tiny):
 
 
 @numba.njit(**_JIT)
-def lstm_backward(gates, c_prev, tanh_c, rk_t, dy, dh, dc):
+def lstm_backward(gates, c_prev, tanh_c, rk_t, dy, dh, dc, dz, dh_part):
     """Backward time loop of :func:`lstm_forward` (kept steps), in place.
 
     ``gates`` (T, N, 4u): the gate activations, overwritten with the gates' pre-activation
     gradients. ``c_prev``, ``tanh_c`` (T, N, u) as the forward pass left them; ``rk_t``
-    (4u, u): the recurrent kernel transposed. ``dy`` (T, N, u): the output sequence's
-    gradient, or (0, N, u) for none. ``dh``, ``dc`` (N, u): the final states' gradients,
-    updated to the initial states'. As the layers' activations differentiate:
-    dc += dh o (1 + tanh c)(1 - tanh c), do = dh tanh(c) o (1 - o), di = dc g i (1 - i),
-    dg = dc i (1 + g)(1 - g), df = dc c_prev f (1 - f); then dh = dz @ rk_t and dc *= f.
+    (4, u, u): the recurrent kernel's gate blocks transposed. ``dy`` (T, N, u): the output
+    sequence's gradient, or (0, N, u) for none. ``dh``, ``dc`` (N, u): the final states'
+    gradients, updated to the initial states'. ``dz`` (4, N, u) and ``dh_part`` (N, u):
+    scratch. As the layers' activations differentiate: dc += dh o (1 + tanh c)(1 - tanh c),
+    do = dh tanh(c) o (1 - o), di = dc g i (1 - i), dg = dc i (1 + g)(1 - g),
+    df = dc c_prev f (1 - f); then dh = sum_g dz_g @ rk_t[g] (four small products, as in
+    :func:`lstm_forward`) and dc *= f.
 
     Gradients that vanish back through time become subnormal numbers, which make the CPU's
     arithmetic some hundred times slower (a product with them took 440 instead of 4 ms): dh,
@@ -268,4 +270,12 @@ def lstm_backward(gates, c_prev, tanh_c, rk_t, dy, dh, dc):
                 f = gates[t, n, u + j]
                 gates[t, n, u + j] = _flushed((dc[n, j] * c_prev[t, n, j]) * (f * (one - f)), tiny)
                 dc[n, j] = _flushed(dc[n, j] * f, tiny)
-        np.dot(gates[t], rk_t, dh)
+            for g in range(4):
+                for j in range(u):
+                    dz[g, n, j] = gates[t, n, g * u + j]
+        np.dot(dz[0], rk_t[0], dh)
+        for g in range(1, 4):
+            np.dot(dz[g], rk_t[g], dh_part)
+            for n in range(n_batch):
+                for j in range(u):
+                    dh[n, j] += dh_part[n, j]

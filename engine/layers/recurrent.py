@@ -450,7 +450,8 @@ class LSTM(_RNN):
                 dy_seq = np.ascontiguousarray(dy.transpose(1, 0, 2), dtype=dtype)
             else:
                 dh += dy
-            recurrent_kernels.lstm_backward(xw, c_prev, tanh_c, np.ascontiguousarray(rec.T), dy_seq, dh, dc)
+            recurrent_kernels.lstm_backward(xw, c_prev, tanh_c, np.ascontiguousarray(rec_blocks.transpose(0, 2, 1)),
+                                            dy_seq, dh, dc, np.empty((4, n, u), dtype), np.empty((n, u), dtype))
             dz = xw.reshape(-1, 4 * u)
             self.kernel.add_grad(np.ascontiguousarray((xs.T @ dz)[:, cols]))
             self.recurrent_kernel.add_grad(np.ascontiguousarray((h_prev.reshape(-1, u).T @ dz)[:, cols]))

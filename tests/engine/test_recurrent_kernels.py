@@ -83,7 +83,8 @@ def test_backward_flushes_subnormal_gradients_and_keeps_nan():
     dh = np.full((n, u), 1e-36, np.float32)
     dh[1, 2] = np.nan
     dc = np.zeros((n, u), np.float32)
-    rk.lstm_backward(gates, c_prev, tanh_c, rk_t, np.empty((0, n, u), np.float32), dh, dc)
+    rk.lstm_backward(gates, c_prev, tanh_c, rk_t.reshape(4, u, u), np.empty((0, n, u), np.float32), dh, dc,
+                     np.empty((4, n, u), np.float32), np.empty((n, u), np.float32))
     tiny = np.finfo(np.float32).tiny
     for a in (gates, dh, dc):
         magnitude = np.abs(a[~np.isnan(a)])
