@@ -1,9 +1,9 @@
 """The LSTM's whole time loop as compiled code (numba), forward and backward.
 
-Each step is one BLAS product through ``np.dot`` (``h @ recurrent_kernel``) and one compiled
-pass over the batch for the gates, the cell and the outputs: no Python call per step. The
-input projections of all steps are one product before the loop and the weight and input
-gradients one product each after it (see engine.layers.recurrent).
+Each step is a few small BLAS products through ``np.dot`` (``x_t @ kernel`` and
+``h @ recurrent_kernel``, per gate) and one compiled pass over the batch for the gates, the
+cell and the outputs: no Python call per step. The weight and input gradients are one
+product each over all steps, after the loop (see engine.layers.recurrent).
 
 float32 uses exp / sigmoid / tanh that LLVM vectorises: Cephes's exp polynomial with range
 reduction (tanh through expm1), within 3 (exp, tanh) or 4 (sigmoid) ulp of NumPy's and 1
@@ -173,49 +173,53 @@ def tanh(x):
 
 
 # ------------------------------------------------------------------ the LSTM loop
-# Arrays are time-major, (T, N, ...), so that a step's block is contiguous and the input
-# projections, gate gradients and kept states of all steps are (T * N, ...) matrices for one
-# product each; gate columns are ordered i, f, o, c so that the sigmoids cover columns :3u.
+# Arrays are time-major, (T, N, ...), so that a step's block is contiguous and the gate
+# gradients and kept states of all steps are (T * N, ...) matrices for one product each; gate
+# columns are ordered i, f, o, c.
 # The loops are split so that each touches few arrays: LLVM vectorises a loop after a run-time
 # check that its arrays do not overlap, and gives up when there are too many pairs to check.
 @numba.njit(**_JIT)
-def lstm_forward(xw, b, rk, h, c, z, h_prev, c_prev, tanh_c, y):
-    """Forward time loop, in place.
+def lstm_forward(xs, kb, b, rk, h, c, zx, zh, gates, h_prev, c_prev, tanh_c, y):
+    """Forward time loop, in place; gates i, f, o, c.
 
-    ``xw`` (T, N, 4u): the input projections ``x_t @ kernel``, gate columns i, f, o, c,
-    overwritten with the gate activations. ``b`` (4u,): the bias in that order; ``rk``
-    (4, u, u): the recurrent kernel's gate blocks. ``h``, ``c`` (N, u): the initial states,
-    updated to the final ones. ``z`` (4, N, u): scratch for ``h @ rk[g]``: four (N, u, u)
-    products take about 60 percent of the time of one (N, u, 4u) product, which OpenBLAS packs
-    first. ``h_prev``, ``c_prev`` and ``tanh_c``
-    (T, N, u) receive h_{t-1}, c_{t-1} and tanh(c_t) (for the backward pass), ``y`` (T, N, u)
-    h_t; each may be (0, N, u) to skip it.
+    ``xs`` (T, N, F): the inputs, time-major. ``kb`` (4, F, u) and ``rk`` (4, u, u): the
+    kernel's and the recurrent kernel's gate blocks; ``b`` (4u,): the bias. ``h``, ``c``
+    (N, u): the initial states, updated to the final ones. ``zx``, ``zh`` (4, N, u): scratch
+    for ``x_t @ kb[g]`` and ``h @ rk[g]``: OpenBLAS multiplies (64, 64) @ (64, 64) with its
+    small-matrix kernel but packs the operands of larger products first, and these small ones
+    took 60 percent of the time of one (N, u, 4u) product a step, or of one (T N, F, 4u)
+    product for all inputs. ``gates`` (T, N, 4u) receives the gate activations, or is
+    (1, N, 4u) and overwritten each step (inference). ``h_prev``, ``c_prev`` and ``tanh_c``
+    (T, N, u) receive h_{t-1}, c_{t-1} and tanh(c_t) (for the backward pass), ``y``
+    (T, N, u) h_t; each may be (0, N, u) to skip it.
     """
-    steps, n_batch, u = xw.shape[0], h.shape[0], h.shape[1]
+    steps, n_batch, u = xs.shape[0], h.shape[0], h.shape[1]
     keep, seq = h_prev.shape[0] == steps, y.shape[0] == steps
     for t in range(steps):
+        k = t if gates.shape[0] == steps else 0
         for g in range(4):
-            np.dot(h, rk[g], z[g])
+            np.dot(xs[t], kb[g], zx[g])
+            np.dot(h, rk[g], zh[g])
         for n in range(n_batch):
             for g in range(3):
                 for j in range(u):
-                    xw[t, n, g * u + j] = _sigmoid((xw[t, n, g * u + j] + b[g * u + j]) + z[g, n, j])
-            for j in range(u):  # not range(3u, 4u): its start is not known to be >= 0, and that loop is not vectorised
-                xw[t, n, 3 * u + j] = _tanh((xw[t, n, 3 * u + j] + b[3 * u + j]) + z[3, n, j])
+                    gates[k, n, g * u + j] = _sigmoid((zx[g, n, j] + b[g * u + j]) + zh[g, n, j])
+            for j in range(u):
+                gates[k, n, 3 * u + j] = _tanh((zx[3, n, j] + b[3 * u + j]) + zh[3, n, j])
             if keep:
                 for j in range(u):
                     h_prev[t, n, j] = h[n, j]
                 for j in range(u):
                     c_prev[t, n, j] = c[n, j]
             for j in range(u):
-                c[n, j] = xw[t, n, u + j] * c[n, j] + xw[t, n, j] * xw[t, n, 3 * u + j]
+                c[n, j] = gates[k, n, u + j] * c[n, j] + gates[k, n, j] * gates[k, n, 3 * u + j]
             for j in range(u):
                 h[n, j] = _tanh(c[n, j])
             if keep:
                 for j in range(u):
                     tanh_c[t, n, j] = h[n, j]
             for j in range(u):
-                h[n, j] = xw[t, n, 2 * u + j] * h[n, j]
+                h[n, j] = gates[k, n, 2 * u + j] * h[n, j]
         if seq:
             y[t] = h
 

@@ -416,26 +416,27 @@ class LSTM(_RNN):
     def _fast_forward(self, x, given_states, need_backprop, need_input_grad):
         """:meth:`forward` on :func:`engine.recurrent_kernels.lstm_forward`; ``(outputs, backprop or None)``.
 
-        The loop runs time-major: the input projections of all steps are one product
-        ``x @ kernel`` (T * N, 4u) before it, the weight and input gradients one product each
-        after it.
+        The loop runs time-major, so that the weight and input gradients are one product each
+        over all T * N rows after it.
         """
         n, steps, f_in = x.shape
         u, dtype = self.units, x.dtype
         cols = _ifoc_columns(u)
         kernel, rec = self.kernel.value[:, cols], self.recurrent_kernel.value[:, cols]
         b = np.zeros(4 * u, dtype) if self.bias is None else np.ascontiguousarray(self.bias.value[cols])
-        xs = np.ascontiguousarray((x[:, ::-1] if self.go_backwards else x).transpose(1, 0, 2)).reshape(-1, f_in)
-        xw = (xs @ kernel).reshape(steps, n, 4 * u)
+        xs = np.ascontiguousarray((x[:, ::-1] if self.go_backwards else x).transpose(1, 0, 2))  # (T, N, F)
         if given_states is None:
             h, c = np.zeros((n, u), dtype), np.zeros((n, u), dtype)
         else:
             h, c = (np.array(s, dtype=dtype, order="C") for s in given_states)
         kept = steps if need_backprop else 0
+        gates = np.empty((steps if need_backprop else 1, n, 4 * u), dtype)
         h_prev, c_prev, tanh_c = (np.empty((kept, n, u), dtype) for _ in range(3))
         ys = np.empty((steps if self.return_sequences else 0, n, u), dtype)
         rec_blocks = np.ascontiguousarray(rec.reshape(u, 4, u).transpose(1, 0, 2))
-        recurrent_kernels.lstm_forward(xw, b, rec_blocks, h, c, np.empty((4, n, u), dtype), h_prev, c_prev, tanh_c, ys)
+        recurrent_kernels.lstm_forward(xs, np.ascontiguousarray(kernel.reshape(f_in, 4, u).transpose(1, 0, 2)), b,
+                                       rec_blocks, h, c, np.empty((4, n, u), dtype), np.empty((4, n, u), dtype),
+                                       gates, h_prev, c_prev, tanh_c, ys)
         y = ys.transpose(1, 0, 2).copy() if self.return_sequences else h.copy()
         result = [y, h.copy(), c] if self.return_state else y
         if not need_backprop:
@@ -450,10 +451,10 @@ class LSTM(_RNN):
                 dy_seq = np.ascontiguousarray(dy.transpose(1, 0, 2), dtype=dtype)
             else:
                 dh += dy
-            recurrent_kernels.lstm_backward(xw, c_prev, tanh_c, np.ascontiguousarray(rec_blocks.transpose(0, 2, 1)),
+            recurrent_kernels.lstm_backward(gates, c_prev, tanh_c, np.ascontiguousarray(rec_blocks.transpose(0, 2, 1)),
                                             dy_seq, dh, dc, np.empty((4, n, u), dtype), np.empty((n, u), dtype))
-            dz = xw.reshape(-1, 4 * u)
-            self.kernel.add_grad(np.ascontiguousarray((xs.T @ dz)[:, cols]))
+            dz = gates.reshape(-1, 4 * u)
+            self.kernel.add_grad(np.ascontiguousarray((xs.reshape(-1, f_in).T @ dz)[:, cols]))
             self.recurrent_kernel.add_grad(np.ascontiguousarray((h_prev.reshape(-1, u).T @ dz)[:, cols]))
             if self.bias is not None:
                 self.bias.add_grad(dz.sum(axis=0)[cols])
