@@ -231,18 +231,29 @@ def _flushed(v, tiny):
 
 
 @numba.njit(**_JIT)
-def lstm_backward(gates, c_prev, tanh_c, rk_t, dy, dh, dc, dz, dh_part):
-    """Backward time loop of :func:`lstm_forward` (kept steps), in place.
+def _add_product(a, b, part, out):
+    """``out += a @ b``, through ``part`` (np.dot cannot add into its output)."""
+    np.dot(a, b, part)
+    for r in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[r, j] += part[r, j]
 
-    ``gates`` (T, N, 4u): the gate activations, overwritten with the gates' pre-activation
-    gradients. ``c_prev``, ``tanh_c`` (T, N, u) as the forward pass left them; ``rk_t``
-    (4, u, u): the recurrent kernel's gate blocks transposed. ``dy`` (T, N, u): the output
-    sequence's gradient, or (0, N, u) for none. ``dh``, ``dc`` (N, u): the final states'
-    gradients, updated to the initial states'. ``dz`` (4, N, u) and ``dh_part`` (N, u):
-    scratch. As the layers' activations differentiate: dc += dh o (1 + tanh c)(1 - tanh c),
-    do = dh tanh(c) o (1 - o), di = dc g i (1 - i), dg = dc i (1 + g)(1 - g),
-    df = dc c_prev f (1 - f); then dh = sum_g dz_g @ rk_t[g] (four small products, as in
-    :func:`lstm_forward`) and dc *= f.
+
+@numba.njit(**_JIT)
+def lstm_backward(gates, xs, h_prev, c_prev, tanh_c, kb_t, rk_t, dy, dh, dc, dz, dxs, dkb, drk, db):
+    """Backward time loop of :func:`lstm_forward` (kept steps), in place, with the weight
+    gradients: four small products per gate and step, as in the forward loop.
+
+    ``gates`` (T, N, 4u), ``xs`` (T, N, F), ``h_prev``, ``c_prev``, ``tanh_c`` (T, N, u): as
+    the forward pass left them. ``kb_t`` (4, u, F), ``rk_t`` (4, u, u): the kernel's and the
+    recurrent kernel's gate blocks transposed. ``dy`` (T, N, u): the output sequence's
+    gradient, or (0, N, u) for none. ``dh``, ``dc`` (N, u): the final states' gradients,
+    updated to the initial states'. ``dz`` (4, N, u): scratch for a step's gate gradients.
+    ``dxs`` (T, N, F) receives the input gradient, or is (0, N, F) to skip it. ``dkb``
+    (4, F, u), ``drk`` (4, u, u) and ``db`` (4, u) are added to. As the layers' activations
+    differentiate: dc += dh o (1 + tanh c)(1 - tanh c), do = dh tanh(c) o (1 - o),
+    di = dc g i (1 - i), dg = dc i (1 + g)(1 - g), df = dc c_prev f (1 - f); then
+    dh = sum_g dz_g @ rk_t[g], dx = sum_g dz_g @ kb_t[g] and dc *= f.
 
     Gradients that vanish back through time become subnormal numbers, which make the CPU's
     arithmetic some hundred times slower (a product with them took 440 instead of 4 ms): dh,
@@ -252,6 +263,8 @@ def lstm_backward(gates, c_prev, tanh_c, rk_t, dy, dh, dc, dz, dh_part):
     steps, n_batch, u = gates.shape[0], dh.shape[0], dh.shape[1]
     one = dh.dtype.type(1)
     tiny = dh.dtype.type(np.finfo(dh.dtype).tiny)
+    part_h, part_k, part_r = np.empty_like(dh), np.empty_like(dkb[0]), np.empty_like(drk[0])
+    part_x = np.empty((n_batch, xs.shape[2]), dh.dtype)
     for t in range(steps - 1, -1, -1):
         for n in range(n_batch):
             if dy.shape[0]:
@@ -265,21 +278,25 @@ def lstm_backward(gates, c_prev, tanh_c, rk_t, dy, dh, dc, dz, dh_part):
                 dc[n, j] = _flushed(dc[n, j] + (dh[n, j] * o) * ((one + s) * (one - s)), tiny)
             for j in range(u):
                 s, o = tanh_c[t, n, j], gates[t, n, 2 * u + j]
-                gates[t, n, 2 * u + j] = _flushed((dh[n, j] * s) * (o * (one - o)), tiny)
+                dz[2, n, j] = _flushed((dh[n, j] * s) * (o * (one - o)), tiny)
             for j in range(u):
                 i, g = gates[t, n, j], gates[t, n, 3 * u + j]
-                gates[t, n, j] = _flushed((dc[n, j] * g) * (i * (one - i)), tiny)
-                gates[t, n, 3 * u + j] = _flushed((dc[n, j] * i) * ((one + g) * (one - g)), tiny)
+                dz[0, n, j] = _flushed((dc[n, j] * g) * (i * (one - i)), tiny)
+                dz[3, n, j] = _flushed((dc[n, j] * i) * ((one + g) * (one - g)), tiny)
             for j in range(u):
                 f = gates[t, n, u + j]
-                gates[t, n, u + j] = _flushed((dc[n, j] * c_prev[t, n, j]) * (f * (one - f)), tiny)
+                dz[1, n, j] = _flushed((dc[n, j] * c_prev[t, n, j]) * (f * (one - f)), tiny)
                 dc[n, j] = _flushed(dc[n, j] * f, tiny)
-            for g in range(4):
-                for j in range(u):
-                    dz[g, n, j] = gates[t, n, g * u + j]
-        np.dot(dz[0], rk_t[0], dh)
-        for g in range(1, 4):
-            np.dot(dz[g], rk_t[g], dh_part)
+        for g in range(4):
+            _add_product(xs[t].T, dz[g], part_k, dkb[g])
+            _add_product(h_prev[t].T, dz[g], part_r, drk[g])
             for n in range(n_batch):
                 for j in range(u):
-                    dh[n, j] += dh_part[n, j]
+                    db[g, j] += dz[g, n, j]
+        if dxs.shape[0]:
+            np.dot(dz[0], kb_t[0], dxs[t])
+            for g in range(1, 4):
+                _add_product(dz[g], kb_t[g], part_x, dxs[t])
+        np.dot(dz[0], rk_t[0], dh)
+        for g in range(1, 4):
+            _add_product(dz[g], rk_t[g], part_h, dh)

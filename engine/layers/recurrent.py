@@ -451,16 +451,18 @@ class LSTM(_RNN):
                 dy_seq = np.ascontiguousarray(dy.transpose(1, 0, 2), dtype=dtype)
             else:
                 dh += dy
-            recurrent_kernels.lstm_backward(gates, c_prev, tanh_c, np.ascontiguousarray(rec_blocks.transpose(0, 2, 1)),
-                                            dy_seq, dh, dc, np.empty((4, n, u), dtype), np.empty((n, u), dtype))
-            dz = gates.reshape(-1, 4 * u)
-            self.kernel.add_grad(np.ascontiguousarray((xs.reshape(-1, f_in).T @ dz)[:, cols]))
-            self.recurrent_kernel.add_grad(np.ascontiguousarray((h_prev.reshape(-1, u).T @ dz)[:, cols]))
+            kb = kernel.reshape(f_in, 4, u).transpose(1, 0, 2)
+            dxs = np.empty((steps if need_input_grad else 0, n, f_in), dtype)
+            dkb, drk, db = np.zeros((4, f_in, u), dtype), np.zeros((4, u, u), dtype), np.zeros((4, u), dtype)
+            recurrent_kernels.lstm_backward(gates, xs, h_prev, c_prev, tanh_c, np.ascontiguousarray(kb.transpose(0, 2, 1)),
+                                            np.ascontiguousarray(rec_blocks.transpose(0, 2, 1)), dy_seq, dh, dc,
+                                            np.empty((4, n, u), dtype), dxs, dkb, drk, db)
+            self.kernel.add_grad(np.ascontiguousarray(dkb.transpose(1, 0, 2).reshape(f_in, 4 * u)[:, cols]))
+            self.recurrent_kernel.add_grad(np.ascontiguousarray(drk.transpose(1, 0, 2).reshape(u, 4 * u)[:, cols]))
             if self.bias is not None:
-                self.bias.add_grad(dz.sum(axis=0)[cols])
+                self.bias.add_grad(db.reshape(4 * u)[cols])
             dx = None
             if need_input_grad:
-                dxs = (dz @ kernel.T).reshape(steps, n, f_in)
                 dx = (dxs[::-1] if self.go_backwards else dxs).transpose(1, 0, 2).copy()
             if given_states is None:
                 return dx

@@ -75,18 +75,21 @@ def test_float64_uses_the_c_library(name, ours, numpy_f, max_ulp):
 def test_backward_flushes_subnormal_gradients_and_keeps_nan():
     """Vanishing gradients become 0 rather than subnormal; a NaN still comes through."""
     rng = np.random.default_rng(0)
-    steps, n, u = 3, 2, 4
+    steps, n, u, f = 3, 2, 4, 3
     gates = rng.uniform(0.1, 0.9, (steps, n, 4 * u)).astype(np.float32)
-    c_prev = rng.standard_normal((steps, n, u)).astype(np.float32)
+    xs = rng.standard_normal((steps, n, f)).astype(np.float32)
+    h_prev, c_prev = (rng.standard_normal((steps, n, u)).astype(np.float32) for _ in range(2))
     tanh_c = np.tanh(rng.standard_normal((steps, n, u))).astype(np.float32)
-    rk_t = rng.standard_normal((4 * u, u)).astype(np.float32)
+    kb_t, rk_t = rng.standard_normal((4, u, f)).astype(np.float32), rng.standard_normal((4, u, u)).astype(np.float32)
     dh = np.full((n, u), 1e-36, np.float32)
     dh[1, 2] = np.nan
     dc = np.zeros((n, u), np.float32)
-    rk.lstm_backward(gates, c_prev, tanh_c, rk_t.reshape(4, u, u), np.empty((0, n, u), np.float32), dh, dc,
-                     np.empty((4, n, u), np.float32), np.empty((n, u), np.float32))
+    dz, dxs = np.empty((4, n, u), np.float32), np.empty((steps, n, f), np.float32)
+    dkb, drk, db = np.zeros((4, f, u), np.float32), np.zeros((4, u, u), np.float32), np.zeros((4, u), np.float32)
+    rk.lstm_backward(gates, xs, h_prev, c_prev, tanh_c, kb_t, rk_t, np.empty((0, n, u), np.float32), dh, dc, dz,
+                     dxs, dkb, drk, db)
     tiny = np.finfo(np.float32).tiny
-    for a in (gates, dh, dc):
+    for a in (dz, dh, dc):
         magnitude = np.abs(a[~np.isnan(a)])
         assert not ((magnitude > 0) & (magnitude < tiny)).any()
-    assert np.isnan(gates[-1, 1]).any() and not np.isnan(gates[-1, 0]).any()
+    assert np.isnan(dz[:, 1]).any() and not np.isnan(dz[:, 0]).any()
