@@ -1,9 +1,9 @@
 """The LSTM's whole time loop as compiled code (numba), forward and backward.
 
 Each step is a few small BLAS products through ``np.dot`` (``x_t @ kernel`` and
-``h @ recurrent_kernel``, per gate) and one compiled pass over the batch for the gates, the
-cell and the outputs: no Python call per step. The weight and input gradients are one
-product each over all steps, after the loop (see engine.layers.recurrent).
+``h @ recurrent_kernel`` per gate forward; the input, state and weight gradients per gate
+backward) and one compiled pass over the batch for the gates, the cell and the outputs: no
+Python call per step.
 
 float32 uses exp / sigmoid / tanh that LLVM vectorises: Cephes's exp polynomial with range
 reduction (tanh through expm1), within 3 (exp, tanh) or 4 (sigmoid) ulp of NumPy's and 1
@@ -173,9 +173,8 @@ def tanh(x):
 
 
 # ------------------------------------------------------------------ the LSTM loop
-# Arrays are time-major, (T, N, ...), so that a step's block is contiguous and the gate
-# gradients and kept states of all steps are (T * N, ...) matrices for one product each; gate
-# columns are ordered i, f, o, c.
+# Arrays are time-major, (T, N, ...), so that a step's block is contiguous; gate columns are
+# ordered i, f, o, c, and the products take each gate's (u, u) or (F, u) block of the weights.
 # The loops are split so that each touches few arrays: LLVM vectorises a loop after a run-time
 # check that its arrays do not overlap, and gives up when there are too many pairs to check.
 @numba.njit(**_JIT)

@@ -414,11 +414,8 @@ class LSTM(_RNN):
         return self._fast_forward(x, given_states, False, False)[0]
 
     def _fast_forward(self, x, given_states, need_backprop, need_input_grad):
-        """:meth:`forward` on :func:`engine.recurrent_kernels.lstm_forward`; ``(outputs, backprop or None)``.
-
-        The loop runs time-major, so that the weight and input gradients are one product each
-        over all T * N rows after it.
-        """
+        """:meth:`forward` on :func:`engine.recurrent_kernels.lstm_forward` (time-major, gate columns
+        i, f, o, c); ``(outputs, backprop or None)``."""
         n, steps, f_in = x.shape
         u, dtype = self.units, x.dtype
         cols = _ifoc_columns(u)
