@@ -56,8 +56,8 @@ def _rec_backward(dz, h, kernel, masks, units, gates, d_kernel):
 
 
 # ------------------------------------------------- LSTM fast path (NumPy)
-# A tanh / sigmoid LSTM without masks or dropout runs engine.recurrent_kernels' time loops on
-# transposed states (units, batch), gates reordered to i, f, o, c.
+# A tanh / sigmoid LSTM without masks or dropout runs engine.recurrent_kernels' time loops,
+# time-major, gates reordered to i, f, o, c.
 def _ifoc_columns(units):
     """Column order taking Keras's i, f, c, o gate blocks to i, f, o, c (the reorder is its own inverse)."""
     return np.concatenate([np.arange(g * units, (g + 1) * units) for g in (0, 1, 3, 2)])
