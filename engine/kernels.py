@@ -165,10 +165,11 @@ def _col2im(dcols, stride_h, stride_w, dilation_h, dilation_w, dx):
                             row[at, ch] += src[q, i, j, ch]
 
 
-def col2im(dcols, padded_shape, strides, dilation):
+def col2im(dcols, padded_shape, strides, dilation, out=None):
     """Adjoint of im2col: C-contiguous ``dcols`` (N, oh, ow, kh, kw, C) -> (N, Hp, Wp, C), each entry
-    the sum, kernel position by kernel position (row-major), of the window entries that cover it."""
-    dx = np.empty(padded_shape, dcols.dtype)
+    the sum, kernel position by kernel position (row-major), of the window entries that cover it;
+    written into C-contiguous ``out`` when given."""
+    dx = np.empty(padded_shape, dcols.dtype) if out is None else out
     _col2im(dcols, strides[0], strides[1], dilation[0], dilation[1], dx)
     return dx
 

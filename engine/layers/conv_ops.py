@@ -119,10 +119,13 @@ def im2col(xpad, kernel, strides, dilation, out_hw):
     return backend.array_module(xpad).ascontiguousarray(windows(xpad, kernel, strides, dilation, out_hw))
 
 
-def conv_gemm(xpad, kernel, strides, dilation, out_hw, bias=None, keep=True):
+def conv_gemm(xpad, kernel, strides, dilation, out_hw, bias=None, keep=True, epilogue=None):
     """``(y, a)``: the convolution (groups 1) plus ``bias`` (F,) if given, as the product ``a @ w`` of
     its im2col matrix ``a`` (N*oh*ow, kh*kw*C), entry ((n, y, x), (i, j, c)), and the kernel
     matrix ``w``; y is (N*oh*ow, F).
+
+    With ``epilogue(lo, hi, z)``, y is never whole: each batch piece's product z (samples lo to
+    hi, (hi-lo)*oh*ow rows, without the bias) goes to it while in cache, and y is None.
 
     Batch piece by batch piece: each piece's rows of ``a`` are gathered and multiplied while
     they are in cache; ``a`` is held whole only with ``keep`` (else None). Few channels: ``a``
@@ -138,13 +141,13 @@ def conv_gemm(xpad, kernel, strides, dilation, out_hw, bias=None, keep=True):
     rows, k, f = oh * ow, kh * kw * c, kernel.shape[-1]
     w = kernel.reshape(k, f)
     position_major = c <= _POSITION_MAJOR_MAX_CHANNELS
-    folded = position_major and bias is not None
+    folded = position_major and bias is not None and epilogue is None
     if folded:
         w = xp.concatenate([w, bias.reshape(1, f).astype(w.dtype, copy=False)])
     cols = k + folded
-    y = xp.empty((n * rows, f), dtype=xp.result_type(xpad.dtype, kernel.dtype))
     step = max(1, _PIECE_ENTRIES // (rows * cols))
     m = n if keep else min(n, step)
+    y = xp.empty((min(n, step) * rows if epilogue else n * rows, f), dtype=xp.result_type(xpad.dtype, kernel.dtype))
     if position_major:
         buf = xp.empty((cols, m, oh, ow), dtype=xpad.dtype)
         gather, view = buf[:k].reshape(kh, kw, c, m, oh, ow), view.transpose(3, 4, 5, 0, 1, 2)
@@ -158,8 +161,15 @@ def conv_gemm(xpad, kernel, strides, dilation, out_hw, bias=None, keep=True):
         piece = slice(lo, hi) if keep else slice(0, hi - lo)
         gather[lead + (piece,)] = view[lead + (slice(lo, hi),)]
         a = buf[:, piece].reshape(cols, -1).T if position_major else buf[piece].reshape(-1, cols)
-        xp.matmul(a, w, out=y[lo * rows:hi * rows])
-    if bias is not None and not folded:
+        if epilogue:
+            z = y[:(hi - lo) * rows]
+            xp.matmul(a, w, out=z)
+            epilogue(lo, hi, z)
+        else:
+            xp.matmul(a, w, out=y[lo * rows:hi * rows])
+    if epilogue:
+        y = None
+    elif bias is not None and not folded:
         add_bias(y, bias)
     if not keep:
         return y, None

@@ -11,6 +11,7 @@ import collections
 
 from engine import backend
 from engine.graph import KerasTensor
+from engine.layers import conv_pool
 from engine.layers.base import Layer
 
 
@@ -133,6 +134,33 @@ class _PlannedNode:
             node.layer, "skips_input_grad", False)
         self.plain_mask = type(node.layer).compute_mask is Layer.compute_mask
 
+    def fused_with(self, after):
+        """One step running this step's layer then ``after``'s (fed only by this one) as a ConvPool."""
+        step = object.__new__(_PlannedNode)
+        step.node, step.layer = after.node, conv_pool.ConvPool(self.layer, after.layer)
+        step.in_slots, step.out_slots = self.in_slots, after.out_slots
+        step.single_input, step.single_output = self.single_input, after.single_output
+        step.from_model_inputs, step.plain_mask = self.from_model_inputs, True
+        return step
+
+
+def _fuse_conv_pools(steps, output_slots):
+    """``steps`` with each Conv2D whose output only feeds a MaxPooling2D planned as one step with it."""
+    readers = collections.Counter(s for step in steps for s in step.in_slots)
+    reader_of = {step.in_slots[0]: step for step in steps if len(step.in_slots) == 1}
+    fused, skip = [], set()
+    for step in steps:
+        if id(step) in skip:
+            continue
+        out = step.out_slots[0] if step.single_output else None
+        after = reader_of.get(out)
+        if (after is not None and readers[out] == 1 and out not in output_slots and after.single_input
+                and conv_pool.pairs(step.layer, after.layer)):
+            skip.add(id(after))
+            step = step.fused_with(after)
+        fused.append(step)
+    return fused
+
 
 class FunctionalGraph(Layer):
     """The graph half of a Functional model: structure, layers, weights and forward/backward."""
@@ -248,7 +276,9 @@ class FunctionalGraph(Layer):
                 for t in node.output_tensors:
                     slot[id(t)] = len(slot)
                 steps.append(_PlannedNode(node, ins, [slot[id(t)] for t in node.output_tensors], input_slots))
-            self._plan = (steps, len(slot), [slot[id(t)] for t in self.inputs], [slot[id(t)] for t in self.outputs])
+            output_slots = [slot[id(t)] for t in self.outputs]
+            steps = _fuse_conv_pools(steps, set(output_slots))
+            self._plan = (steps, len(slot), [slot[id(t)] for t in self.inputs], output_slots)
         return self._plan
 
     def run_graph(self, flat_inputs, training=False, masks=None, need_backprop=True, need_input_grads=True):

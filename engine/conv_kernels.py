@@ -1,0 +1,60 @@
+"""Compiled loops (numba) for a convolution with a relu followed by a max pool of disjoint windows,
+run as one step (see engine.layers.conv_pool): each batch piece of the convolution's output is
+biased, activated and pooled while it is in cache, and its gradient is formed piece by piece.
+
+Arrays are C-contiguous NumPy, channels last, float32 or float64 (uint8 for window positions).
+A pool is ``pool_h x pool_w`` windows taken every ``stride_h x stride_w`` (strides >= pool) over
+the convolution's output ``z``. The step keeps the pooled output ``y`` and ``first``, the row-major
+position in its window of each window's first maximum. The gradient of ``z`` is ``dy`` at its
+window's first maximum when that maximum is positive, ``dy * 0`` when it is not (the relu's
+gradient), and 0 elsewhere: the bits of the relu layer's then the max pool's gradients.
+"""
+from __future__ import annotations
+
+import numba
+
+from engine.kernels import _JIT
+
+
+@numba.njit(**_JIT)
+def bias_relu_pool(z, bias, pool_h, pool_w, stride_h, stride_w, y, first):
+    """Pools ``relu(z + bias)`` of ``z`` (N, oh, ow, F) into ``y`` (N, ph, pw, F) and ``first`` (uint8,
+    same shape); an empty ``bias`` adds nothing. The sum and the relu are the bias and relu layers'
+    (NaN and -0 become +0), so the window maximum and its first position are the max pool's."""
+    n, ph, pw, f = y.shape
+    zero = z.dtype.type(0)
+    with_bias = bias.shape[0] > 0
+    for b in range(n):
+        for r in range(ph):
+            best, hit = y[b, r], first[b, r]  # (pw, F)
+            for i in range(pool_h):
+                row = z[b, r * stride_h + i]  # (ow, F)
+                for j in range(pool_w):
+                    p = i * pool_w + j
+                    for q in range(pw):
+                        for ch in range(f):
+                            v = row[q * stride_w + j, ch] + bias[ch] if with_bias else row[q * stride_w + j, ch]
+                            v = v if v > zero else zero
+                            if p == 0 or v > best[q, ch]:  # ties keep the first
+                                best[q, ch] = v
+                                hit[q, ch] = p
+
+
+@numba.njit(**_JIT)
+def relu_pool_grad(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz):
+    """Gradient ``dz`` (N, oh, ow, F) of the ``z`` of :func:`bias_relu_pool` from ``dy`` (N, ph, pw, F);
+    entries outside every window get 0."""
+    n, ph, pw, f = dy.shape
+    zero = dz.dtype.type(0)
+    dz[:] = zero
+    for b in range(n):
+        for r in range(ph):
+            d, top, hit = dy[b, r], y[b, r], first[b, r]  # (pw, F)
+            for i in range(pool_h):
+                row = dz[b, r * stride_h + i]  # (ow, F)
+                for j in range(pool_w):
+                    p = i * pool_w + j
+                    for q in range(pw):
+                        for ch in range(f):
+                            if hit[q, ch] == p:
+                                row[q * stride_w + j, ch] = d[q, ch] if top[q, ch] > zero else d[q, ch] * zero
