@@ -52,7 +52,7 @@ class ConvPool:
         return y, lambda dy: conv_bp(pool_bp(dy))
 
     def _geometry(self, x):
-        """``(pads, (oh, ow), pooled (ph, pw))`` when the fused path applies to ``x``, else None."""
+        """``(pads, (oh, ow) computed, pooled (ph, pw))`` when the fused path applies to ``x``, else None."""
         conv, pool = self.conv, self.pool
         if not (conv.built and conv.groups == 1 and _is_plain_relu(conv.activation)
                 and conv.activity_regularizer is None and pool.activity_regularizer is None
@@ -72,7 +72,10 @@ class ConvPool:
                        zip(out, pool.pool_size, pool.strides))
         if x.shape[-1] != kernel.shape[2] or min(out + pooled) <= 0:
             return None
-        return pads, out, pooled
+        # Only the convolution outputs up to the last window are computed (10 x 10 of 11 x 11 for a
+        # 2 x 2 pool): the rest is never pooled and gets no gradient.
+        covered = tuple((p - 1) * st + k for p, st, k in zip(pooled, pool.strides, pool.pool_size))
+        return pads, covered, pooled
 
     def _run_fused(self, x, geometry, need_backprop, need_input_grad):
         conv, pool = self.conv, self.pool
