@@ -145,7 +145,7 @@ def conv_gemm(xpad, kernel, strides, dilation, out_hw, bias=None, keep=True, epi
     if folded:
         w = xp.concatenate([w, bias.reshape(1, f).astype(w.dtype, copy=False)])
     cols = k + folded
-    step = max(1, _PIECE_ENTRIES // (rows * cols))
+    step = max(1, _PIECE_ENTRIES // (rows * (max(cols, f) if epilogue else cols)))  # the piece's z in cache too
     m = n if keep else min(n, step)
     y = xp.empty((min(n, step) * rows if epilogue else n * rows, f), dtype=xp.result_type(xpad.dtype, kernel.dtype))
     if position_major:
