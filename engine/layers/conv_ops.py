@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from engine import backend, kernels
+from engine import backend, gemm, kernels
 
 # Up to this many channels, gathering the windows kernel-position-major (runs along the output
 # width) is faster than channel-minor rows (runs of kernel_width * channels).
@@ -163,10 +163,10 @@ def conv_gemm(xpad, kernel, strides, dilation, out_hw, bias=None, keep=True, epi
         a = buf[:, piece].reshape(cols, -1).T if position_major else buf[piece].reshape(-1, cols)
         if epilogue:
             z = y[:(hi - lo) * rows]
-            xp.matmul(a, w, out=z)
+            gemm.matmul(a, w, out=z)
             epilogue(lo, hi, z)
         else:
-            xp.matmul(a, w, out=y[lo * rows:hi * rows])
+            gemm.matmul(a, w, out=y[lo * rows:hi * rows])
     if epilogue:
         y = None
     elif bias is not None and not folded:
@@ -238,7 +238,7 @@ def conv(xpad, kernel, strides, dilation, groups=1, bias=None, need_backprop=Tru
 
         def backprop(dy, need_dx=True):
             d2 = dy.reshape(p, f)
-            dw = a.T @ d2
+            dw = gemm.matmul(a.T, d2)
             dk = dw[:kh * kw * c].reshape(kernel.shape)
             if bias is None:
                 db = None
@@ -279,7 +279,7 @@ def conv_input_grad(d2, kernel, padded_shape, strides, dilation, out_hw):
     """
     kh, kw, c, f = kernel.shape
     oh, ow = out_hw
-    dcols = (d2 @ kernel.reshape(kh * kw * c, f).T).reshape(-1, oh, ow, kh, kw, c)
+    dcols = gemm.matmul(d2, kernel.reshape(kh * kw * c, f).T).reshape(-1, oh, ow, kh, kw, c)
     return col2im(dcols, padded_shape, strides, dilation)
 
 

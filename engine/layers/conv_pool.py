@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import conv_kernels, kernels
+from engine import conv_kernels, gemm, kernels
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
 from engine.layers.convolutional import Conv2D, _Conv, _is_plain_relu
@@ -128,12 +128,12 @@ def _backward_pieces(dy, y, first, window, a, kernel, padded_shape, strides, dil
         piece = dz[:hi - lo]
         conv_kernels.relu_pool_grad(dy[lo:hi], y[lo:hi], first[lo:hi], *window, piece)
         d2 = piece.reshape(-1, f)
-        np.matmul(a[lo * rows:hi * rows].T, d2, out=part)
+        gemm.matmul(a[lo * rows:hi * rows].T, d2, out=part)
         dk += part
         db += ops.channel_sums(d2)
         if dxpad is not None:
             cols = dcols[:(hi - lo) * rows]
-            np.matmul(d2, wt, out=cols)
+            gemm.matmul(d2, wt, out=cols)
             kernels.col2im(cols.reshape((hi - lo,) + tuple(out_hw) + (kh, kw, c)), None, strides, dilation,
                            out=dxpad[lo:hi])
     return dk.reshape(kernel.shape), db, dxpad
