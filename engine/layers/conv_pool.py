@@ -1,12 +1,12 @@
 """A Conv2D with a relu followed by a MaxPooling2D of disjoint windows, run as one graph step.
 
-The convolution's output is biased, activated and pooled while it is in cache (a batch piece of
-its GEMM, or a window of a direct convolution for few input channels) and never kept: the step
-keeps the pooled output and each window's first-maximum position (uint8) for the backward pass,
-which routes ``dy`` to the convolution output's gradient (or, for few input channels, straight
-into the kernel gradient). Models plan the pair with :func:`pairs`; :class:`ConvPool` runs the two
-layers one after the other wherever the fused path does not apply (CuPy arrays, other dtypes,
-channels first, padded pools, an activity regularizer, another activation).
+Each batch piece of the convolution's GEMM is biased, activated and pooled while it is in cache,
+so the convolution's output is never whole: the step keeps the pooled output and each window's
+first-maximum position (uint8). The backward pass, piece by piece again, routes ``dy`` into the
+piece's convolution-output gradient and multiplies it into the kernel and window gradients.
+Models plan the pair with :func:`pairs`; :class:`ConvPool` runs the two layers one after the
+other wherever the fused path does not apply (CuPy arrays, other dtypes, channels first, padded
+pools, an activity regularizer, another activation, groups).
 """
 from __future__ import annotations
 
@@ -88,6 +88,7 @@ class ConvPool:
         window = pool.pool_size + pool.strides
         y = np.empty((n,) + pooled + (f,), kernel.dtype)
         first = np.empty(y.shape, np.uint8)
+
         def epilogue(lo, hi, z):
             conv_kernels.bias_relu_pool(z.reshape((hi - lo,) + out_hw + (f,)), bias, *window, y[lo:hi], first[lo:hi])
 
@@ -134,6 +135,7 @@ def _backward_pieces(dy, y, first, window, a, kernel, padded_shape, strides, dil
         if dxpad is not None:
             cols = dcols[:(hi - lo) * rows]
             gemm.matmul(d2, wt, out=cols)
-            kernels.col2im(cols.reshape((hi - lo,) + tuple(out_hw) + (kh, kw, c)), None, strides, dilation,
-                           out=dxpad[lo:hi])
+            out = dxpad[lo:hi]
+            kernels.col2im(cols.reshape((hi - lo,) + tuple(out_hw) + (kh, kw, c)), out.shape, strides, dilation,
+                           out=out)
     return dk.reshape(kernel.shape), db, dxpad
