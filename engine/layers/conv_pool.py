@@ -92,14 +92,14 @@ class ConvPool:
         def epilogue(lo, hi, z):
             conv_kernels.bias_relu_pool(z.reshape((hi - lo,) + out_hw + (f,)), bias, *window, y[lo:hi], first[lo:hi])
 
-        _, a = ops.conv_gemm(xpad, kernel, strides, dilation, out_hw, keep=need_backprop, epilogue=epilogue)
+        ops.conv_gemm(xpad, kernel, strides, dilation, out_hw, keep=False, epilogue=epilogue)
         if not need_backprop:
             return y, None
 
         def backprop(dy):
             dy = np.ascontiguousarray(dy, dtype=y.dtype)
-            dk, db, dxpad = _backward_pieces(dy, y, first, window, a, kernel, xpad.shape if need_input_grad else None,
-                                             strides, dilation, out_hw)
+            dk, db, dxpad = _backward_pieces(dy, y, first, window, xpad, kernel, need_input_grad, strides, dilation,
+                                             out_hw)
             conv.kernel.add_grad(dk)
             if conv.use_bias:
                 conv.bias.add_grad(db)
@@ -108,20 +108,27 @@ class ConvPool:
         return y, backprop
 
 
-def _backward_pieces(dy, y, first, window, a, kernel, padded_shape, strides, dilation, out_hw):
+def _backward_pieces(dy, y, first, window, xpad, kernel, need_input_grad, strides, dilation, out_hw):
     """``(dkernel, dbias, dxpad)`` from the pooled ``dy`` (N, ph, pw, F), batch piece by batch piece:
-    each piece's convolution-output gradient is formed, multiplied into the kernel gradient and (with
-    ``padded_shape``) into window gradients summed into ``dxpad`` while in cache; else dxpad is None.
-    ``a`` is the forward's im2col matrix (N*oh*ow, kh*kw*C)."""
+    the piece's convolution-output gradient and im2col matrix are formed again (a gather costs less
+    than keeping the whole matrix out of cache) and multiplied into the kernel gradient and, with
+    ``need_input_grad``, into window gradients summed into ``dxpad`` while in cache (else None)."""
     n, f = dy.shape[0], dy.shape[-1]
     kh, kw, c, _ = kernel.shape
     rows, k = out_hw[0] * out_hw[1], kh * kw * c
     step = max(1, ops._PIECE_ENTRIES // (rows * max(k, f)))
-    dz = np.empty((min(n, step),) + tuple(out_hw) + (f,), dy.dtype)
+    m = min(n, step)
+    view = ops.windows(xpad, (kh, kw), strides, dilation, out_hw)  # (N, oh, ow, kh, kw, C)
+    position_major = c <= ops._POSITION_MAJOR_MAX_CHANNELS  # gathered as conv_gemm does, a.T contiguous
+    if position_major:
+        cols, view = np.empty((kh, kw, c, m) + tuple(out_hw), xpad.dtype), view.transpose(3, 4, 5, 0, 1, 2)
+    else:
+        cols = np.empty((m,) + tuple(out_hw) + (kh, kw, c), xpad.dtype)
+    dz = np.empty((m,) + tuple(out_hw) + (f,), dy.dtype)
     dk, part, db = np.zeros((k, f), dy.dtype), np.empty((k, f), dy.dtype), np.zeros(f, dy.dtype)
-    if padded_shape is not None:
-        dxpad = np.empty(padded_shape, dy.dtype)
-        dcols, wt = np.empty((min(n, step) * rows, k), dy.dtype), kernel.reshape(k, f).T
+    if need_input_grad:
+        dxpad = np.empty(xpad.shape, dy.dtype)
+        dcols, wt = np.empty((m * rows, k), dy.dtype), kernel.reshape(k, f).T
     else:
         dxpad = None
     for lo in range(0, n, step):
@@ -129,13 +136,19 @@ def _backward_pieces(dy, y, first, window, a, kernel, padded_shape, strides, dil
         piece = dz[:hi - lo]
         conv_kernels.relu_pool_grad(dy[lo:hi], y[lo:hi], first[lo:hi], *window, piece)
         d2 = piece.reshape(-1, f)
-        gemm.matmul(a[lo * rows:hi * rows].T, d2, out=part)
+        if position_major:
+            cols[:, :, :, :hi - lo] = view[:, :, :, lo:hi]
+            a_t = cols[:, :, :, :hi - lo].reshape(k, -1)
+        else:
+            cols[:hi - lo] = view[lo:hi]
+            a_t = cols[:hi - lo].reshape(-1, k).T
+        gemm.matmul(a_t, d2, out=part)
         dk += part
         db += ops.channel_sums(d2)
         if dxpad is not None:
-            cols = dcols[:(hi - lo) * rows]
-            gemm.matmul(d2, wt, out=cols)
+            grads = dcols[:(hi - lo) * rows]
+            gemm.matmul(d2, wt, out=grads)
             out = dxpad[lo:hi]
-            kernels.col2im(cols.reshape((hi - lo,) + tuple(out_hw) + (kh, kw, c)), out.shape, strides, dilation,
+            kernels.col2im(grads.reshape((hi - lo,) + tuple(out_hw) + (kh, kw, c)), out.shape, strides, dilation,
                            out=out)
     return dk.reshape(kernel.shape), db, dxpad
