@@ -46,7 +46,8 @@ def relu_pool_grad(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz):
     entries outside every window get 0."""
     n, ph, pw, f = dy.shape
     zero = dz.dtype.type(0)
-    dz[:] = zero
+    if stride_h != pool_h or stride_w != pool_w or dz.shape[1] != ph * pool_h or dz.shape[2] != pw * pool_w:
+        dz[:] = zero  # entries outside the windows; the windows' entries are all written below
     for b in range(n):
         for r in range(ph):
             d, top, hit = dy[b, r], y[b, r], first[b, r]  # (pw, F)
@@ -56,5 +57,5 @@ def relu_pool_grad(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz):
                     p = i * pool_w + j
                     for q in range(pw):
                         for ch in range(f):
-                            if hit[q, ch] == p:
-                                row[q * stride_w + j, ch] = d[q, ch] if top[q, ch] > zero else d[q, ch] * zero
+                            g = d[q, ch] if top[q, ch] > zero else d[q, ch] * zero
+                            row[q * stride_w + j, ch] = g if hit[q, ch] == p else zero
