@@ -21,6 +21,7 @@ from service.routes.health import fitq_version
 from worker import lifecycle
 from worker import sweeps as worker_sweeps
 from worker.records import Records
+from worker.single_connection import SingleConnection
 from worker.settings import Settings, get_settings
 from worker.store import Store
 
@@ -74,6 +75,7 @@ async def lifespan(app: FastAPI):
     timeouts = {"socket_timeout": settings.redis_timeout, "socket_connect_timeout": settings.redis_timeout}
     app.state.conn = redis.Redis.from_url(settings.redis_url, **timeouts)
     app.state.aconn = aredis.Redis.from_url(settings.redis_url, socket_connect_timeout=settings.redis_timeout)
+    app.state.reads = SingleConnection(settings.redis_url, **timeouts)
     app.state.store = Store.from_settings(settings)
     await run_in_threadpool(app.state.store.remote.ensure)  # a fresh object store gets its bucket
     app.state.records = Records(app.state.conn, app.state.store)
@@ -84,6 +86,7 @@ async def lifespan(app: FastAPI):
     finally:
         scanner.cancel()
         await app.state.aconn.aclose()
+        await app.state.reads.aclose()
         app.state.conn.close()
 
 

@@ -1,9 +1,9 @@
 """Response bodies of the REST API (requests are :mod:`worker.spec`'s models)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 
 class ArrayInfo(BaseModel):
@@ -61,6 +61,16 @@ class Job(BaseModel):
     cancel_requested: bool = False
     parent: str | None = None
     outputs: dict[str, ArrayInfo] | None = None
+
+
+JOB = TypeAdapter(Job)
+
+
+def job_json(raw: Mapping[bytes, bytes]) -> bytes:
+    """The JSON answer for a job record hash as Redis holds it (field -> JSON text): the fields are
+    joined into one JSON object as they are, then validated and encoded by :class:`Job` in one pass
+    (the same bytes as ``Job.model_validate(record).model_dump_json()``, without decoding each field)."""
+    return JOB.dump_json(JOB.validate_json(b"{" + b",".join(b'"%s":%s' % item for item in raw.items()) + b"}"))
 
 
 class JobList(BaseModel):

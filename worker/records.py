@@ -14,6 +14,7 @@ from typing import Any, Iterable
 import redis
 
 from worker.layout import RUNNING, alive_key, events_key, job_key, restoring_key, tenant_key
+from worker.single_connection import SingleConnection
 from worker.status import JobKind, JobStatus
 from worker.store import Store, dumps
 
@@ -70,6 +71,14 @@ async def read_events_async(aconn, job_id: str, after: str = "0", block_ms: int 
                             count: int = 500) -> list[Event]:
     """:meth:`Records.read_events` on an asyncio Redis connection (the SSE route's)."""
     return parse_events(await aconn.xread({events_key(job_id): after}, block=block_ms, count=count))
+
+
+async def read_raw_async(conn: SingleConnection, job_id: str) -> dict[bytes, bytes] | None:
+    """A record's hash as Redis holds it (field -> JSON text), in one ``HGETALL``; None when Redis
+    lacks the record (see :meth:`Records.get` for the store's copy)."""
+    reply = await conn.execute("HGETALL", job_key(job_id))
+    raw = reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2]))
+    return raw if b"status" in raw else None
 
 
 class Records:
