@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -27,6 +26,14 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(","))
 
 
+def header(raw: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case) in ASGI's raw header list."""
+    for key, value in raw:
+        if key.lower() == name:
+            return value
+    return None
+
+
 class ETagMiddleware:
     """Adds ``ETag`` to JSON answers of ``GET`` / ``HEAD`` and turns matching conditional reads into 304."""
 
@@ -37,16 +44,15 @@ class ETagMiddleware:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        if_none_match = Headers(scope=scope).get("if-none-match")
         start: Message | None = None
         chunks: list[bytes] = []
 
         async def buffered(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                headers = Headers(raw=message["headers"])
-                json_ok = (message["status"] == 200 and "etag" not in headers
-                           and headers.get("content-type", "").startswith("application/json"))
+                raw = message["headers"]
+                json_ok = (message["status"] == 200 and header(raw, b"etag") is None
+                           and (header(raw, b"content-type") or b"").startswith(b"application/json"))
                 if not json_ok:
                     start = None
                     await send(message)
@@ -61,17 +67,16 @@ class ETagMiddleware:
                 return
             body = b"".join(chunks)
             tag = etag_of(body)
-            headers = MutableHeaders(raw=list(start["headers"]))
-            headers["etag"] = tag
-            headers.setdefault("cache-control", "no-cache")
-            if matches(if_none_match, tag):
-                for name in ("content-length", "content-type"):
-                    if name in headers:
-                        del headers[name]
-                await send({"type": "http.response.start", "status": 304, "headers": headers.raw})
+            headers = [*start["headers"], (b"etag", tag.encode())]
+            if header(headers, b"cache-control") is None:
+                headers.append((b"cache-control", b"no-cache"))
+            if_none_match = header(scope["headers"], b"if-none-match")
+            if matches(if_none_match and if_none_match.decode("latin-1"), tag):
+                headers = [(k, v) for k, v in headers if k.lower() not in (b"content-length", b"content-type")]
+                await send({"type": "http.response.start", "status": 304, "headers": headers})
                 await send({"type": "http.response.body", "body": b""})
                 return
-            await send({**start, "headers": headers.raw})
+            await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, buffered)

@@ -89,11 +89,15 @@ def install(app: FastAPI) -> None:
 
 
 class LatencyMiddleware:
-    """Observes each request's time to its response headers (a pure ASGI middleware: streams stay streams)."""
+    """Observes each request's time to its response headers (a pure ASGI middleware: streams stay streams).
+
+    The histogram's child per ``(method, route, status)`` is looked up once, then kept.
+    """
 
     def __init__(self, app, histogram: Histogram):
         self.app = app
         self.histogram = histogram
+        self.children: dict[tuple[str, str, int], Histogram] = {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -104,8 +108,11 @@ class LatencyMiddleware:
         async def timed(message):
             if message["type"] == "http.response.start":
                 path = getattr(scope.get("route"), "path", None) or "unmatched"
-                self.histogram.labels(scope["method"], path, str(message["status"])).observe(
-                    time.perf_counter() - start)
+                key = (scope["method"], path, message["status"])
+                child = self.children.get(key)
+                if child is None:
+                    child = self.children[key] = self.histogram.labels(key[0], path, str(key[2]))
+                child.observe(time.perf_counter() - start)
             await send(message)
 
         await self.app(scope, receive, timed)
