@@ -27,6 +27,9 @@ from worker.store import Store
 
 log = logging.getLogger("fitq.api")
 
+DOC_SECTIONS = ("health", "datasets", "jobs", "models", "sweeps")
+"""The order of the API documentation's sections (whatever order the routers are matched in)."""
+
 
 class Scanner:
     """One tick every ``scan_interval`` s: restore an emptied Redis from the store, requeue abandoned jobs,
@@ -93,10 +96,12 @@ async def lifespan(app: FastAPI):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The fitq API for ``settings`` (read from the environment when not given)."""
     app = FastAPI(title="fitq", version=fitq_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Training jobs over HTTP: Keras model JSON in, History and predictions out.")
+                  description="Training jobs over HTTP: Keras model JSON in, History and predictions out.",
+                  openapi_tags=[{"name": tag} for tag in DOC_SECTIONS])
     app.state.settings = settings or get_settings()
     errors.install(app)
-    for module in (health, datasets, jobs, job_details, model_files, sweeps, metrics, dashboard):
+    # Routers are matched in order: the jobs router, which dashboards poll, comes first.
+    for module in (jobs, job_details, health, datasets, model_files, sweeps, metrics, dashboard):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     docs.install(app)
     dashboard.install(app)
