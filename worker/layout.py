@@ -7,6 +7,8 @@ Redis (all under ``fitq:``)::
     fitq:job:<id>:alive       string with a TTL, refreshed by the process running attempt N (value N)
     fitq:jobs:<tenant>        sorted set: the tenant's job ids by submit time
     fitq:running              set: ids of running jobs (scanned for abandoned ones)
+    fitq:active               set: ids of queued and running jobs, every tenant's (changed with their status)
+    fitq:active-indexed       marker: ``fitq:active`` was built from the records (absent: build it)
     fitq:sweeps:<tenant>      sorted set: the tenant's sweep ids by creation time
     fitq:sweeps-active        set: ``tenant/sweep id`` of sweeps that may still have trials to rule on
     fitq:sweep:<id>:decided   set: ``trial@rung`` pairs the early-stopping rule has ruled on
@@ -38,6 +40,8 @@ PREFIX = "fitq"
 
 # -- Redis -------------------------------------------------------------------------------------------
 RUNNING = f"{PREFIX}:running"
+ACTIVE = f"{PREFIX}:active"
+ACTIVE_INDEXED = f"{PREFIX}:active-indexed"
 ACTIVE_SWEEPS = f"{PREFIX}:sweeps-active"
 INSTANCE = f"{PREFIX}:instance"
 WORKERS = f"{PREFIX}:workers"

@@ -11,12 +11,12 @@ import redis
 
 from worker import queues
 from worker.errors import Conflict, TooManyRequests
-from worker.layout import INSTANCE
+from worker.layout import ACTIVE_INDEXED, INSTANCE
 from worker.records import Records
 from worker.store import new_id
 from worker.settings import Settings
 from worker.spec import DataSpec, JobSpec, PredictJob
-from worker.status import ACTIVE, TERMINAL, JobKind, JobStatus
+from worker.status import TERMINAL, JobKind, JobStatus
 
 log = logging.getLogger("fitq.lifecycle")
 
@@ -40,9 +40,9 @@ def submit(records: Records, conn: redis.Redis, settings: Settings, tenant: str,
 
 
 def active_jobs(records: Records, tenant: str) -> list[str]:
-    """The tenant's queued or running jobs (a running job whose worker died is requeued: still active)."""
-    ids = records.ids(tenant)
-    return [i for i, status in zip(ids, records.statuses(ids)) if status in ACTIVE]
+    """The tenant's queued or running jobs, newest first (a running job whose worker died is requeued:
+    still active)."""
+    return records.active(tenant)
 
 
 def jobs_using_dataset(records: Records, tenant: str, dataset_id: str) -> list[str]:
@@ -139,10 +139,14 @@ def restore_from_store(records: Records, conn: redis.Redis, settings: Settings) 
 
 def reconcile(records: Records, conn: redis.Redis, settings: Settings) -> list[str]:
     """Restores records and queues from the store when Redis lacks fitq's marker (an emptied or new
-    Redis), then sets the marker; a no-op (one EXISTS) otherwise. Returns the ids restored."""
-    if conn.exists(INSTANCE):
+    Redis), then sets the marker, and builds the set of active jobs where Redis has none yet; a
+    no-op (one EXISTS) otherwise. Returns the ids restored."""
+    if conn.exists(INSTANCE, ACTIVE_INDEXED) == 2:
         return []
-    log.warning("this Redis holds no fitq marker (emptied or new): restoring jobs from the store")
-    restored = restore_from_store(records, conn, settings)
-    conn.set(INSTANCE, new_id("redis"))
+    restored = []
+    if not conn.exists(INSTANCE):
+        log.warning("this Redis holds no fitq marker (emptied or new): restoring jobs from the store")
+        restored = restore_from_store(records, conn, settings)
+        conn.set(INSTANCE, new_id("redis"))
+    records.index_active()
     return restored

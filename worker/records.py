@@ -1,9 +1,11 @@
 """Job records in Redis: status, progress, History so far, error, timings, attempt, and an event stream.
 
 The keys are :mod:`worker.layout`'s. Status changes go through one Lua script that checks the current
-status (and attempt) and writes the new fields and the status event atomically, so a worker, the
-canceller and the abandoned-job scanner never overwrite each other. Every status change is also
-written to the store (``record.json``), so a Redis that lost its data loses no job.
+status (and attempt) and writes the new fields, the status event and the job's membership of the
+set of active (queued or running) jobs atomically, so a worker, the canceller and the abandoned-job
+scanner never overwrite each other, and counting a tenant's active jobs reads that set, not every
+job the tenant ever had. Every status change is also written to the store (``record.json``), so a
+Redis that lost its data loses no job.
 """
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from typing import Any, Iterable
 
 import redis
 
-from worker.layout import RUNNING, alive_key, events_key, job_key, restoring_key, tenant_key
+from worker.layout import ACTIVE, ACTIVE_INDEXED, RUNNING, alive_key, events_key, job_key, restoring_key, tenant_key
 from worker.single_connection import SingleConnection
+from worker.status import ACTIVE as ACTIVE_STATUSES
 from worker.status import JobKind, JobStatus
 from worker.store import Store, dumps
 
@@ -34,6 +37,7 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2] then retu
 local fields = cjson.decode(ARGV[3])
 for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'status', 'data', ARGV[4])
+if ARGV[6] == '1' then redis.call('SADD', KEYS[3], ARGV[7]) else redis.call('SREM', KEYS[3], ARGV[7]) end
 return 1
 """
 
@@ -100,6 +104,7 @@ class Records:
         pipe = self.conn.pipeline()
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in record.items()})
         pipe.zadd(tenant_key(tenant), {job_id: now})
+        pipe.sadd(ACTIVE, job_id)
         pipe.xadd(events_key(job_id), {"type": "status", "data": dumps({"status": JobStatus.QUEUED, "attempt": 1})},
                   maxlen=EVENTS_MAXLEN, approximate=True)
         pipe.execute()
@@ -112,6 +117,10 @@ class Records:
         pipe = self.conn.pipeline()
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in record.items()})
         pipe.zadd(tenant_key(record["tenant"]), {job_id: record["created_at"]})
+        if record["status"] in ACTIVE_STATUSES:
+            pipe.sadd(ACTIVE, job_id)
+        else:
+            pipe.srem(ACTIVE, job_id)
         pipe.xadd(events_key(job_id), {"type": "status", "data": dumps({"status": record["status"],
                                                                         "attempt": record["attempt"]})},
                   maxlen=EVENTS_MAXLEN, approximate=True)
@@ -143,6 +152,38 @@ class Records:
         """The tenant's job ids, newest first."""
         return [i.decode() for i in self.conn.zrevrange(tenant_key(tenant), 0, -1)]
 
+    def active(self, tenant: str) -> list[str]:
+        """The tenant's queued or running jobs, newest first, read from the set of active jobs (ids
+        found finished or gone are dropped from it: a status changed while the set was being built)."""
+        ids = [i.decode() for i in self.conn.smembers(ACTIVE)]
+        pipe = self.conn.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(job_key(job_id), "tenant", "status", "created_at")
+        mine, stale = [], []
+        for job_id, values in zip(ids, pipe.execute()):
+            owner, status, created = (json.loads(v) if v is not None else None for v in values)
+            if status not in ACTIVE_STATUSES:
+                stale.append(job_id)
+            elif owner == tenant:
+                mine.append((created, job_id))
+        if stale:
+            self.conn.srem(ACTIVE, *stale)
+        return [job_id for _, job_id in sorted(mine, reverse=True)]
+
+    def index_active(self) -> int:
+        """Builds the set of active jobs from every tenant's records, unless it was built already (a
+        Redis written by a fitq that kept no such set); returns the number of jobs added."""
+        if self.conn.exists(ACTIVE_INDEXED):
+            return 0
+        added = 0
+        for key in self.conn.scan_iter(match=tenant_key("*")):
+            ids = [i.decode() for i in self.conn.zrange(key, 0, -1)]
+            active = [i for i, s in zip(ids, self.statuses(ids)) if s in ACTIVE_STATUSES]
+            if active:
+                added += self.conn.sadd(ACTIVE, *active)
+        self.conn.set(ACTIVE_INDEXED, 1)
+        return added
+
     def statuses(self, job_ids: Iterable[str]) -> list[str | None]:
         """The status of each job id (None for unknown ids)."""
         pipe = self.conn.pipeline()
@@ -168,9 +209,10 @@ class Records:
         fields = {"status": status, **fields}
         data = {"status": status, **{k: v for k, v in fields.items() if k in ("attempt", "error")}}
         done = self._transition(
-            keys=[job_key(job_id), events_key(job_id)],
+            keys=[job_key(job_id), events_key(job_id), ACTIVE],
             args=[json.dumps(list(allowed)), "" if expect_attempt is None else dumps(expect_attempt),
-                  json.dumps({k: dumps(v) for k, v in fields.items()}), dumps(data), EVENTS_MAXLEN])
+                  json.dumps({k: dumps(v) for k, v in fields.items()}), dumps(data), EVENTS_MAXLEN,
+                  "1" if status in ACTIVE_STATUSES else "0", job_id])
         if done:
             if status == JobStatus.RUNNING:
                 self.conn.sadd(RUNNING, job_id)

@@ -1,5 +1,6 @@
 """Liveness and record plumbing in process: the heartbeat that keeps an attempt alive, the retry that lets
-a job's final write outlive a short Redis outage, and restore of records from the store."""
+a job's final write outlive a short Redis outage, restore of records from the store, and the set of
+active jobs that the per-caller limit counts."""
 from __future__ import annotations
 
 import time
@@ -55,4 +56,37 @@ def test_records_come_back_from_the_store_after_redis_loses_them(ctx):
     assert ctx.records.fields(queued, "status", "attempt") == {"status": "queued", "attempt": 2}
     assert ctx.records.fields(done, "status")["status"] == "canceled"
     assert ctx.records.ids("public") == [done, queued]
+    assert lifecycle.active_jobs(ctx.records, "public") == [queued]
     assert lifecycle.restore_from_store(ctx.records, ctx.conn, ctx.settings) == []
+
+
+def test_active_jobs_follow_status_changes_and_are_indexed_once_where_missing(ctx):
+    spec = JobSpec.model_validate(dense_spec("ds_0000000000000000"))
+
+    def submit(tenant):
+        return lifecycle.submit(ctx.records, ctx.conn, ctx.settings, tenant, JobKind.TRAIN, spec, None)["id"]
+
+    first, second, other = submit("public"), submit("public"), submit("other")
+    assert lifecycle.active_jobs(ctx.records, "public") == [second, first]
+    assert ctx.records.transition(first, [JobStatus.QUEUED], JobStatus.RUNNING, expect_attempt=1)
+    assert lifecycle.active_jobs(ctx.records, "public") == [second, first]
+    assert ctx.records.transition(first, [JobStatus.RUNNING], JobStatus.QUEUED, attempt=2)  # requeued
+    assert ctx.records.transition(first, [JobStatus.QUEUED], JobStatus.RUNNING)
+    assert ctx.records.transition(first, [JobStatus.RUNNING], JobStatus.SUCCEEDED)
+    lifecycle.cancel(ctx.records, ctx.conn, other)
+    assert lifecycle.active_jobs(ctx.records, "public") == [second]
+    assert lifecycle.active_jobs(ctx.records, "other") == []
+    assert ctx.conn.smembers(layout.ACTIVE) == {second.encode()}
+
+    # A Redis written before the set existed: reconcile builds it once from the records.
+    ctx.conn.delete(layout.ACTIVE, layout.ACTIVE_INDEXED)
+    ctx.conn.set(layout.INSTANCE, "kept")
+    assert lifecycle.active_jobs(ctx.records, "public") == []
+    lifecycle.reconcile(ctx.records, ctx.conn, ctx.settings)
+    assert lifecycle.active_jobs(ctx.records, "public") == [second]
+    assert ctx.records.index_active() == 0  # built already
+
+    # A member whose job finished meanwhile (a build racing a status change) is dropped when read.
+    ctx.conn.sadd(layout.ACTIVE, first)
+    assert lifecycle.active_jobs(ctx.records, "public") == [second]
+    assert ctx.conn.smembers(layout.ACTIVE) == {second.encode()}
