@@ -236,3 +236,17 @@ def softmax_last_axis_in_place(z):
     np.exp(rows, out=rows)
     _divide_by_row_sum(rows)
     return z
+
+
+def warm_up() -> None:
+    """Loads numba's compiler state and the kernels every dense model runs (Adam, relu and its
+    gradient, softmax's row reductions) for float32 and float64, compiling them where the cache lacks
+    them: about a second, paid once by a process that forks job processes (a worker), not by each
+    job. The other kernels load from the cache on first use, in a few milliseconds each once this ran."""
+    for dtype in DTYPES:
+        w, g, m, v = (np.ones(2, dtype) for _ in range(4))
+        one = dtype.type(1)
+        adam_update(w, g, m, v, one, one, one, one)
+        relu_in_place(w)
+        relu_grad(g, w)
+        softmax_last_axis_in_place(np.ones((2, 2), dtype))

@@ -9,6 +9,7 @@ old name may still be registered in a Redis that kept its data).
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -21,6 +22,7 @@ from rq.exceptions import DeserializationError, StopRequested
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
+from engine import kernels
 from worker import queues
 from worker.presence import Presence
 from worker.reconciler import Reconciler
@@ -139,6 +141,10 @@ def run(settings: Settings, burst: bool = False, logging_level: str = "INFO", gp
     With ``gpu``, the worker serves only the GPU queue (one job at a time on that GPU); its horses, not
     this process, create the CUDA context (a CUDA context does not survive ``fork``).
     """
+    # Each job runs in a process forked from this one: what is loaded here, every job has at once;
+    # frozen, the garbage collector of a job's process leaves it alone (and so its pages stay shared).
+    kernels.warm_up()
+    gc.freeze()
     base = f"fitq-{socket.gethostname()}-{os.getpid()}" + (f"-gpu{gpu}" if gpu is not None else "")
     presence = Presence(settings.redis_url, base, settings.heartbeat_interval, settings.heartbeat_ttl).start()
     reconciler = Reconciler(settings, RECONCILE_INTERVAL).start()
