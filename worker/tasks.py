@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import redis
+from rq import get_current_job
 
 from worker import data, layout
 from worker.generators import training_sequences
@@ -40,11 +41,13 @@ class Context:
     records: Records
 
     @classmethod
-    def from_env(cls) -> "Context":
+    def from_env(cls, conn: redis.Redis | None = None) -> "Context":
+        """The context from the environment's settings; ``conn`` is a Redis client to share (the RQ
+        worker's, which its job process has already connected: a new one costs a handshake per job)."""
         settings = get_settings()
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set")
-        conn = redis.Redis.from_url(settings.redis_url)
+        conn = conn or redis.Redis.from_url(settings.redis_url)
         store = Store.from_settings(settings)
         return cls(settings, conn, store, Records(conn, store))
 
@@ -179,11 +182,17 @@ def _run_attempt(ctx: Context, kind: JobKind, job_id: str, attempt: int) -> str:
 _RUNNERS = {JobKind.TRAIN: _train, JobKind.PREDICT: _predict}
 
 
+def _rq_connection() -> redis.Redis | None:
+    """The Redis client of the RQ job this process runs, if any."""
+    job = get_current_job()
+    return job.connection if job is not None else None
+
+
 def run_training(job_id: str, attempt: int) -> str:
     """RQ entry: trains attempt ``attempt`` of job ``job_id``; returns the job's status after it."""
-    return run(Context.from_env(), JobKind.TRAIN, job_id, attempt)
+    return run(Context.from_env(_rq_connection()), JobKind.TRAIN, job_id, attempt)
 
 
 def run_prediction(job_id: str, attempt: int) -> str:
     """RQ entry: predicts a dataset with a finished job's model; returns the job's status after it."""
-    return run(Context.from_env(), JobKind.PREDICT, job_id, attempt)
+    return run(Context.from_env(_rq_connection()), JobKind.PREDICT, job_id, attempt)
