@@ -7,8 +7,8 @@ Redis (all under ``fitq:``)::
     fitq:job:<id>:alive       string with a TTL, refreshed by the process running attempt N (value N)
     fitq:jobs:<tenant>        sorted set: the tenant's job ids by submit time
     fitq:running              set: ids of running jobs (scanned for abandoned ones)
-    fitq:active               set: ids of queued and running jobs, every tenant's (changed with their status)
-    fitq:active-indexed       marker: ``fitq:active`` was built from the records (absent: build it)
+    fitq:active:<tenant>      set: the tenant's queued and running job ids (changed with their status)
+    fitq:active-indexed       marker: the active sets were built from the records (absent: build them)
     fitq:sweeps:<tenant>      sorted set: the tenant's sweep ids by creation time
     fitq:sweeps-active        set: ``tenant/sweep id`` of sweeps that may still have trials to rule on
     fitq:sweep:<id>:decided   set: ``trial@rung`` pairs the early-stopping rule has ruled on
@@ -40,7 +40,6 @@ PREFIX = "fitq"
 
 # -- Redis -------------------------------------------------------------------------------------------
 RUNNING = f"{PREFIX}:running"
-ACTIVE = f"{PREFIX}:active"
 ACTIVE_INDEXED = f"{PREFIX}:active-indexed"
 ACTIVE_SWEEPS = f"{PREFIX}:sweeps-active"
 INSTANCE = f"{PREFIX}:instance"
@@ -61,6 +60,10 @@ def alive_key(job_id: str) -> str:
 
 def tenant_key(tenant: str) -> str:
     return f"{PREFIX}:jobs:{tenant}"
+
+
+def active_key(tenant: str) -> str:
+    return f"{PREFIX}:active:{tenant}"
 
 
 def sweeps_key(tenant: str) -> str:

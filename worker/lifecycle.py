@@ -25,9 +25,9 @@ def submit(records: Records, conn: redis.Redis, settings: Settings, tenant: str,
            name: str | None, extra: dict | None = None) -> dict:
     """Stores a validated spec under a new job id, creates its ``queued`` record and enqueues attempt 1;
     429 when the tenant already has ``max_active_jobs`` queued or running."""
-    active = active_jobs(records, tenant)
-    if len(active) >= settings.max_active_jobs:
-        raise TooManyRequests(f"{len(active)} jobs are already queued or running, this server's limit per "
+    active = records.active_count(tenant)
+    if active >= settings.max_active_jobs:
+        raise TooManyRequests(f"{active} jobs are already queued or running, this server's limit per "
                               f"caller (FITQ_MAX_ACTIVE_JOBS); wait for one to end or cancel one")
     if isinstance(spec, JobSpec) and spec.device is None:
         spec = spec.model_copy(update={"device": "gpu" if spec.backend == "cupy" else settings.default_device})

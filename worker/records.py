@@ -15,7 +15,8 @@ from typing import Any, Iterable
 
 import redis
 
-from worker.layout import ACTIVE, ACTIVE_INDEXED, RUNNING, alive_key, events_key, job_key, restoring_key, tenant_key
+from worker.layout import (ACTIVE_INDEXED, RUNNING, active_key, alive_key, events_key, job_key, restoring_key,
+                          tenant_key)
 from worker.single_connection import SingleConnection
 from worker.status import ACTIVE as ACTIVE_STATUSES
 from worker.status import JobKind, JobStatus
@@ -37,8 +38,18 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[2] then retu
 local fields = cjson.decode(ARGV[3])
 for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'status', 'data', ARGV[4])
-if ARGV[6] == '1' then redis.call('SADD', KEYS[3], ARGV[7]) else redis.call('SREM', KEYS[3], ARGV[7]) end
+local active = ARGV[7] .. cjson.decode(redis.call('HGET', KEYS[1], 'tenant'))
+if ARGV[6] == '1' then redis.call('SADD', active, ARGV[8]) else redis.call('SREM', active, ARGV[8]) end
 return 1
+"""
+
+_INDEX_ACTIVE = """
+local added = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local status = redis.call('HGET', ARGV[1] .. id, 'status')
+  if status == '"queued"' or status == '"running"' then added = added + redis.call('SADD', KEYS[2], id) end
+end
+return added
 """
 
 
@@ -92,6 +103,7 @@ class Records:
         self.conn = conn
         self.store = store
         self._transition = conn.register_script(_TRANSITION)
+        self._index_active = conn.register_script(_INDEX_ACTIVE)
 
     # -- create / read -----------------------------------------------------------------------
     def create(self, job_id: str, tenant: str, kind: JobKind, name: str | None, extra: dict | None = None) -> dict:
@@ -104,7 +116,7 @@ class Records:
         pipe = self.conn.pipeline()
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in record.items()})
         pipe.zadd(tenant_key(tenant), {job_id: now})
-        pipe.sadd(ACTIVE, job_id)
+        pipe.sadd(active_key(tenant), job_id)
         pipe.xadd(events_key(job_id), {"type": "status", "data": dumps({"status": JobStatus.QUEUED, "attempt": 1})},
                   maxlen=EVENTS_MAXLEN, approximate=True)
         pipe.execute()
@@ -118,9 +130,9 @@ class Records:
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in record.items()})
         pipe.zadd(tenant_key(record["tenant"]), {job_id: record["created_at"]})
         if record["status"] in ACTIVE_STATUSES:
-            pipe.sadd(ACTIVE, job_id)
+            pipe.sadd(active_key(record["tenant"]), job_id)
         else:
-            pipe.srem(ACTIVE, job_id)
+            pipe.srem(active_key(record["tenant"]), job_id)
         pipe.xadd(events_key(job_id), {"type": "status", "data": dumps({"status": record["status"],
                                                                         "attempt": record["attempt"]})},
                   maxlen=EVENTS_MAXLEN, approximate=True)
@@ -152,35 +164,33 @@ class Records:
         """The tenant's job ids, newest first."""
         return [i.decode() for i in self.conn.zrevrange(tenant_key(tenant), 0, -1)]
 
+    def active_count(self, tenant: str) -> int:
+        """How many jobs the tenant has queued or running (one SCARD)."""
+        return self.conn.scard(active_key(tenant))
+
     def active(self, tenant: str) -> list[str]:
-        """The tenant's queued or running jobs, newest first, read from the set of active jobs (ids
-        found finished or gone are dropped from it: a status changed while the set was being built)."""
-        ids = [i.decode() for i in self.conn.smembers(ACTIVE)]
+        """The tenant's queued or running jobs, newest first."""
+        ids = [i.decode() for i in self.conn.smembers(active_key(tenant))]
+        return [i for _, i in sorted(zip(self.created(ids), ids), reverse=True)]
+
+    def created(self, job_ids: list[str]) -> list[float]:
+        """The ``created_at`` of each job id (0 for unknown ids)."""
         pipe = self.conn.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hmget(job_key(job_id), "tenant", "status", "created_at")
-        mine, stale = [], []
-        for job_id, values in zip(ids, pipe.execute()):
-            owner, status, created = (json.loads(v) if v is not None else None for v in values)
-            if status not in ACTIVE_STATUSES:
-                stale.append(job_id)
-            elif owner == tenant:
-                mine.append((created, job_id))
-        if stale:
-            self.conn.srem(ACTIVE, *stale)
-        return [job_id for _, job_id in sorted(mine, reverse=True)]
+        for job_id in job_ids:
+            pipe.hget(job_key(job_id), "created_at")
+        return [json.loads(v) if v is not None else 0.0 for v in pipe.execute()]
 
     def index_active(self) -> int:
-        """Builds the set of active jobs from every tenant's records, unless it was built already (a
-        Redis written by a fitq that kept no such set); returns the number of jobs added."""
+        """Builds every tenant's set of active jobs from the records, each in one atomic step, unless
+        they were built already (a Redis written by a fitq that kept no such sets); returns the number
+        of jobs added."""
         if self.conn.exists(ACTIVE_INDEXED):
             return 0
         added = 0
+        prefix = tenant_key("")
         for key in self.conn.scan_iter(match=tenant_key("*")):
-            ids = [i.decode() for i in self.conn.zrange(key, 0, -1)]
-            active = [i for i, s in zip(ids, self.statuses(ids)) if s in ACTIVE_STATUSES]
-            if active:
-                added += self.conn.sadd(ACTIVE, *active)
+            tenant = key.decode()[len(prefix):]
+            added += self._index_active(keys=[key, active_key(tenant)], args=[job_key("")])
         self.conn.set(ACTIVE_INDEXED, 1)
         return added
 
@@ -209,10 +219,10 @@ class Records:
         fields = {"status": status, **fields}
         data = {"status": status, **{k: v for k, v in fields.items() if k in ("attempt", "error")}}
         done = self._transition(
-            keys=[job_key(job_id), events_key(job_id), ACTIVE],
+            keys=[job_key(job_id), events_key(job_id)],
             args=[json.dumps(list(allowed)), "" if expect_attempt is None else dumps(expect_attempt),
                   json.dumps({k: dumps(v) for k, v in fields.items()}), dumps(data), EVENTS_MAXLEN,
-                  "1" if status in ACTIVE_STATUSES else "0", job_id])
+                  "1" if status in ACTIVE_STATUSES else "0", active_key(""), job_id])
         if done:
             if status == JobStatus.RUNNING:
                 self.conn.sadd(RUNNING, job_id)

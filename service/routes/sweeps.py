@@ -27,7 +27,7 @@ def create(sweep: sweeps.SweepSpec, tenant: TenantDep, store: StoreDep, records:
            settings: SettingsDep) -> dict:
     """Checks every trial's spec as ``POST /v1/jobs`` would, then queues them all (202)."""
     values = sweeps.assignments(sweep)
-    active = len(lifecycle.active_jobs(records, tenant))
+    active = records.active_count(tenant)
     if active + len(values) > settings.max_active_jobs:
         raise TooManyRequests(f"{len(values)} trials and {active} active jobs are more than this server's limit "
                               f"of {settings.max_active_jobs} per caller (FITQ_MAX_ACTIVE_JOBS)")
