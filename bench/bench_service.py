@@ -11,8 +11,8 @@ backlog is queued) and reports, as JSON:
   worker runs yet; each timed submit is cancelled again, untimed, so the backlog stays put);
 - the worker's hand-off while it drains that backlog: from one job's ``finished_at`` to the next
   job's ``started_at`` (the worker's between-job overhead), p50 and p99;
-- submit -> running with the worker idle before each submit: from just before ``POST /v1/jobs`` to
-  the record's ``started_at``; submit -> succeeded of a 1-epoch tiny Dense job, seen through its SSE
+- submit -> running with the worker idle before each submit (0.3 s after the previous job ended):
+  from just before ``POST /v1/jobs`` to the record's ``started_at``; submit -> succeeded of a 1-epoch tiny Dense job, seen through its SSE
   stream; p50 and p99;
 - ``GET /v1/jobs/{id}`` reads with 1 and 8 concurrent keep-alive clients, ``--rounds`` rounds
   alternating the two: requests per second, latency, the API process's CPU milliseconds per request
@@ -249,10 +249,12 @@ def hand_offs(client: Client, job_ids: list[str], timeout: float = 300) -> list[
     return [b["started_at"] - a["finished_at"] for a, b in zip(records, records[1:])]
 
 
-def idle_turnaround(client: Client, spec: dict, jobs: int) -> tuple[list[float], list[float]]:
-    """Submit -> running and submit -> succeeded, each job submitted once the previous one ended."""
+def idle_turnaround(client: Client, spec: dict, jobs: int, settle: float = 0.3) -> tuple[list[float], list[float]]:
+    """Submit -> running and submit -> succeeded, each job submitted ``settle`` s after the previous one
+    ended (its process has exited and the worker waits for work again)."""
     to_running, to_succeeded = [], []
     for _ in range(jobs):
+        time.sleep(settle)
         t0 = time.time()
         job_id = client.submit(spec)["id"]
         for event, data in client.events(job_id):
