@@ -8,7 +8,7 @@ An array reference is ``"DATASET_ID/ARRAY"`` or ``{"dataset", "array", "columns"
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -30,6 +30,9 @@ class ArrayRefObject(Strict):
     array: str
     columns: list[int] | list[str] | None = None
 
+
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
+"""A random seed as NumPy's generators take it: 0 to 2**32 - 1 (a negative seed is a 422, not a failed job)."""
 
 ArrayRef = Union[str, ArrayRefObject]
 ArraysArg = Union[ArrayRef, list[ArrayRef], dict[str, ArrayRef]]
@@ -57,7 +60,7 @@ class GeneratorSpec(Strict):
     y: str | None = None
     batch_size: int = Field(default=32, ge=1)
     shuffle: bool = True
-    seed: int | None = None
+    seed: Seed | None = None
     augment: dict[str, Any] | None = None
     target_size: tuple[int, int] | None = None
     color_mode: Literal["rgb", "grayscale", "rgba"] = "rgb"
@@ -158,7 +161,7 @@ class JobSpec(Strict):
     device: Literal["cpu", "gpu"] | None = Field(
         default=None, description="Where the job trains: 'gpu' waits for a GPU worker and trains on CuPy; "
                                   "unset takes the server's FITQ_DEFAULT_DEVICE ('cupy' as backend means 'gpu').")
-    seed: int | None = Field(default=None, ge=0, lt=2**32,
+    seed: Seed | None = Field(default=None,
                              description="Seeds the job's random generators (keras.utils.set_random_seed): "
                                          "the same spec and data then train to the same weights.")
 

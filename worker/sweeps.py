@@ -23,7 +23,7 @@ from worker import lifecycle
 from worker.errors import Conflict, InvalidInput
 from worker.layout import ACTIVE_SWEEPS, sweep_decided_key, sweeps_key
 from worker.records import Records
-from worker.spec import Strict
+from worker.spec import Seed, Strict
 from worker.status import ACTIVE, JobKind
 from worker.store import new_id
 
@@ -66,7 +66,7 @@ class SweepSpec(Strict):
     parameters: dict[str, Parameter] = Field(min_length=1)
     method: Literal["grid", "random"] = "grid"
     max_trials: int = Field(default=20, ge=1, le=1000)
-    seed: int = 0
+    seed: Seed = 0
     metric: str = "val_loss"
     mode: Literal["min", "max"] = "min"
     early_stopping: EarlyStopping | None = None

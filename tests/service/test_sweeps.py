@@ -72,3 +72,15 @@ def test_sweep_with_a_bad_pointer_or_trial_is_refused_naming_it(api):
     worse = api.http.post("/v1/sweeps", json={"base": dense_spec(ds), "parameters": {"/fit/epochs": {"values": [2, 0]}}})
     assert worse.status_code == 422 and "trial 2" in worse.json()["error"]["message"]
     assert api.jobs()["total"] == 0
+
+
+def test_a_negative_or_too_large_seed_is_refused_naming_it(api):
+    ds = api.upload_arrays(regression_arrays(n=16))["id"]
+    params = {"/compile/optimizer/config/learning_rate": {"min": 0.001, "max": 0.1}}
+    for seed in (-1, 2**32):
+        sweep = api.http.post("/v1/sweeps", json={"base": dense_spec(ds), "parameters": params,
+                                                  "method": "random", "seed": seed})
+        assert sweep.status_code == 422 and sweep.json()["error"]["field"] == "seed", sweep.text
+        job = api.http.post("/v1/jobs", json={**dense_spec(ds), "seed": seed})
+        assert job.status_code == 422 and job.json()["error"]["field"] == "seed", job.text
+    assert api.jobs()["total"] == 0
