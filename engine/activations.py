@@ -441,12 +441,17 @@ class Activation:
 
     def forward_owned(self, z):
         """:meth:`forward` for an array the caller made and hands over: a relu with its default
-        arguments on NumPy float32 / float64 overwrites ``z`` and keeps no mask (``y > 0`` exactly
-        where ``z > 0``). The same bits as :meth:`forward`."""
-        if getattr(self, "_forward", None) is _relu_forward and not self.kwargs and kernels.fusable(z):
+        arguments overwrites ``z`` and keeps no mask (``y > 0`` exactly where ``z > 0``), in one
+        compiled pass each way on NumPy float32 / float64. The same bits as :meth:`forward`."""
+        if getattr(self, "_forward", None) is not _relu_forward or self.kwargs:
+            return self.forward(z)
+        if kernels.fusable(z):
             kernels.relu_in_place(z)
             return z, lambda dy: kernels.relu_grad(dy, z) if kernels.fusable(dy, z) else dy * (z > 0)
-        return self.forward(z)
+        xp = _xp(z)
+        xp.fmax(z, 0, out=z)
+        z += 0
+        return z, lambda dy: dy * (z > 0)
 
     def get_config(self) -> dict:
         return dict(self.kwargs)

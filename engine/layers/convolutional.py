@@ -24,22 +24,6 @@ def _is_plain_relu(activation):
     return type(activation) is activations.Activation and activation.name == "relu" and not activation.kwargs
 
 
-def _relu(z):
-    """The engine's relu of contiguous ``z`` computed in z's memory: ``(y, backprop)`` with the same bits.
-
-    ``fmax(z, 0) + 0`` maps NaN to 0 and -0 to +0, as activations' relu; y > 0 exactly where z > 0.
-    NumPy arrays go through the compiled kernels (one pass each way instead of two).
-    """
-    if kernels.fusable(z):
-        kernels.relu_in_place(z)
-        return z, lambda dy: kernels.relu_grad(dy, z) if kernels.fusable(dy, z) else dy * (z > 0)
-    xp = backend.array_module(z)
-    rows = ops.channel_rows(z)
-    xp.fmax(rows, xp.zeros(rows.shape[1], z.dtype), out=rows)
-    rows += 0
-    return z, lambda dy: dy * (z > 0)
-
-
 class _BaseConv(Layer):
     """Shared arguments, shape logic and the activation/bias tail of every convolution.
 
@@ -163,7 +147,7 @@ class _BaseConv(Layer):
         z = backend.array_module(z).ascontiguousarray(z)
         if self.use_bias and not self._conv_adds_bias:
             ops.add_bias(z, self.bias.value)
-        return _relu(z) if _is_plain_relu(self.activation) else self.activation.forward(z)
+        return self.activation.forward_owned(z)
 
     def _bias_value(self):
         return self.bias.value if self.use_bias else None

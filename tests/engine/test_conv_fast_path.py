@@ -4,7 +4,6 @@ import pytest
 
 from engine import activations, layers
 from engine.layers import conv_ops as ops
-from engine.layers import convolutional
 
 GEOMETRIES = [((3, 3), (1, 1), (1, 1)), ((2, 3), (2, 1), (1, 1)), ((3, 2), (1, 1), (2, 2))]
 
@@ -91,12 +90,17 @@ def test_relu_conv_gives_the_bits_of_the_relu_activation(use_bias):
         np.testing.assert_array_equal(w_fused.grad, w_plain.grad)
 
 
-def test_in_place_relu_keeps_nan_and_signed_zero_rules():
-    z = np.array([[np.nan, -0.0, 0.0, -1.5, 2.5, np.inf, -np.inf, 1e-45]], dtype="float32")
-    ref, ref_bp = activations.get("relu").forward(z.copy())
-    y, bp = convolutional._relu(z.copy())
-    np.testing.assert_array_equal(y.view("int32"), ref.view("int32"))
-    dy = np.arange(1, 9, dtype="float32")[None]
+@pytest.mark.parametrize("dtype", ["float32", "float16"])  # the compiled pass, and NumPy's in place
+def test_in_place_relu_keeps_nan_and_signed_zero_rules(dtype):
+    z = np.array([[np.nan, -0.0, 0.0, -1.5, 2.5, np.inf, -np.inf, 1e-45]], dtype=dtype)
+    relu = activations.get("relu")
+    ref, ref_bp = relu.forward(z.copy())
+    given = z.copy()
+    y, bp = relu.forward_owned(given)
+    assert y is given
+    bits = "int32" if dtype == "float32" else "int16"
+    np.testing.assert_array_equal(y.view(bits), ref.view(bits))
+    dy = np.arange(1, 9, dtype=dtype)[None]
     np.testing.assert_array_equal(bp(dy), ref_bp(dy))
 
 
