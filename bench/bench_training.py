@@ -265,6 +265,8 @@ def limit_threads(framework: str, threads: int) -> None:
     else:
         from threadpoolctl import threadpool_limits
 
+        import engine.gemm  # noqa: F401 - loads MKL where it is installed, so that the limit reaches its threads too
+
         threadpool_limits(threads)
 
 
@@ -292,6 +294,10 @@ def serve(framework: str, threads: int) -> None:
                 runners[name] = runner_class(WORKLOADS[name], *make_data(WORKLOADS[name]))
                 runners[name].warm_up()
                 reply = {"ok": True}
+                if framework == "fitq":
+                    from engine import gemm
+
+                    reply["large_products"] = gemm.backend()
         elif msg["cmd"] == "train":
             reply = {"epoch_seconds": runners[name].train()}
         elif msg["cmd"] == "predict":
@@ -340,6 +346,7 @@ def measure(names, rounds, threads):
                 results[name] = reply
                 print(f"[skip] {name}: {reply['skipped']}", flush=True)
                 continue
+            print(f"[setup] {name}: fitq's large products through {reply['large_products']}", flush=True)
             workers["torch"].ask("setup", name)
             results[name] = {m: [] for m in MEASURES}
         for rnd in range(rounds):

@@ -1,12 +1,15 @@
 """Matrix products on the engine's hot paths: NumPy's ``matmul``, or oneMKL's ``sgemm`` / ``dgemm``
-where the optional ``mkl`` extra is installed (``pip install 'fitq[mkl]'``) and the product is large
-enough to gain from it.
+where the optional ``mkl`` extra is installed (``pip install 'fitq[mkl]'``), MKL runs on one thread and
+the product is large enough to gain from it.
 
-NumPy's wheels multiply with OpenBLAS. On AVX-512 Xeons oneMKL's single-precision GEMMs run 15 to 30
-percent faster at the sizes of Dense layers and convolutions (bench/README.md); below about four
-million multiply-adds its threads' start-up costs more than it gains, so small products stay with
-NumPy. MKL is loaded with its conditional numerical reproducibility set to ``AUTO`` (``MKL_CBWR``),
-so a product gives the same bits from run to run. ``FITQ_GEMM=numpy`` keeps every product with NumPy.
+NumPy's wheels multiply with OpenBLAS. On one thread of an AVX-512 Xeon, oneMKL's single-precision
+GEMMs train mlp 15 to 20 percent faster (bench/README.md). With more threads, MKL's OpenMP workers and
+OpenBLAS's (NumPy's own, and SciPy's behind compiled kernels) wait for work by spinning on the same
+cores, and every workload lost to OpenBLAS alone (mlp training at 2 threads: 7.9k against 22.9k
+samples/s), so there NumPy keeps every product. Below about four million multiply-adds the call costs
+more than it gains, so small products stay with NumPy too. MKL is loaded with its conditional
+numerical reproducibility set to ``AUTO`` (``MKL_CBWR``), so a product gives the same bits from run
+to run. ``FITQ_GEMM=numpy`` keeps every product with NumPy.
 
 :func:`matmul` takes 2-D arrays ``a`` (m, k) and ``b`` (k, n), each C-contiguous or the transpose of a
 C-contiguous array, and returns ``a @ b`` (m, n), C-contiguous (into ``out`` when given). Anything
@@ -40,6 +43,8 @@ def _load_mkl():
             lib = ctypes.CDLL(str(candidate))
         except OSError:
             continue
+        lib.MKL_Get_Max_Threads.restype = ctypes.c_int
+        lib.MKL_Get_Max_Threads.argtypes = []
         for name, real in (("cblas_sgemm", ctypes.c_float), ("cblas_dgemm", ctypes.c_double)):
             fn = getattr(lib, name)
             fn.restype = None
@@ -53,9 +58,15 @@ _MKL = _load_mkl()
 _GEMMS = {} if _MKL is None else {np.dtype(np.float32): _MKL.cblas_sgemm, np.dtype(np.float64): _MKL.cblas_dgemm}
 
 
+def _mkl_runs_alone() -> bool:
+    """Whether MKL is loaded and set to one thread (``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS`` or
+    threadpoolctl), so that no thread of its own spins next to OpenBLAS's: about a microsecond."""
+    return _MKL is not None and _MKL.MKL_Get_Max_Threads() == 1
+
+
 def backend() -> str:
-    """Which library :func:`matmul` hands large products to: ``"mkl"`` or ``"numpy"``."""
-    return "mkl" if _GEMMS else "numpy"
+    """Which library :func:`matmul` hands large products to now: ``"mkl"`` or ``"numpy"``."""
+    return "mkl" if _mkl_runs_alone() else "numpy"
 
 
 def _operand(x):
@@ -72,7 +83,7 @@ def matmul(a, b, out=None):
     gemm = _GEMMS.get(getattr(a, "dtype", None))
     if (gemm is None or type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
             or a.dtype != b.dtype or a.shape[1] != b.shape[0]
-            or a.shape[0] * a.shape[1] * b.shape[1] < MIN_MULTIPLY_ADDS):
+            or a.shape[0] * a.shape[1] * b.shape[1] < MIN_MULTIPLY_ADDS or _MKL.MKL_Get_Max_Threads() != 1):
         return np.matmul(a, b, out=out)
     op_a, op_b = _operand(a), _operand(b)
     if op_a is None or op_b is None or (out is not None and (

@@ -1,4 +1,4 @@
-"""engine.gemm: large products through oneMKL where it is installed, NumPy's matmul otherwise."""
+"""engine.gemm: large products through oneMKL where it is installed and on one thread, NumPy's matmul otherwise."""
 import json
 import os
 import subprocess
@@ -7,11 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from engine import gemm
 
 ROOT = Path(__file__).resolve().parents[2]
 BIG = (128, 300, 512)  # 19.7M multiply-adds: above gemm.MIN_MULTIPLY_ADDS
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """The products below go through MKL where it is installed: it takes them on one thread."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _operands(dtype, a_transposed, b_transposed, m=BIG[0], k=BIG[1], n=BIG[2]):
@@ -75,7 +83,7 @@ def _train_mlp(gemm_choice: str) -> dict:
         "h = m.fit(x, y, batch_size=128, epochs=2, verbose=0, shuffle=False)\n"
         "print(json.dumps({'backend': gemm.backend(), 'loss': h.history['loss'],\n"
         "                  'pred': m.predict(x[:4], verbose=0).tolist()}))\n")
-    env = {**os.environ, "FITQ_GEMM": gemm_choice, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "FITQ_GEMM": gemm_choice, "PYTHONPATH": str(ROOT), "MKL_NUM_THREADS": "1"}
     res = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -89,7 +97,7 @@ def test_training_agrees_between_backends_and_repeats_exactly():
     np.testing.assert_allclose(auto_runs[0]["pred"], numpy_run["pred"], rtol=1e-4, atol=1e-6)
 
 
-def test_mkl_is_chosen_exactly_where_the_extra_is_installed():
+def test_mkl_is_chosen_exactly_where_the_extra_is_installed_and_runs_on_one_thread():
     from importlib import metadata
 
     try:
@@ -98,3 +106,7 @@ def test_mkl_is_chosen_exactly_where_the_extra_is_installed():
     except metadata.PackageNotFoundError:
         installed = False
     assert gemm.backend() == ("mkl" if installed and os.environ.get("FITQ_GEMM") != "numpy" else "numpy")
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert gemm.backend() == "numpy"
+        a, b = _operands("float32", False, False)
+        np.testing.assert_array_equal(gemm.matmul(a, b), np.matmul(a, b))  # NumPy's own product, bit for bit
