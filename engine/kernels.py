@@ -6,7 +6,8 @@ engine.recurrent_kernels).
 Each kernel does, per element, exactly the floating-point operations of the NumPy expression it
 replaces, in the arrays' dtype and in the same order (no fast-math, no fused multiply-add
 contraction), so the results are bit for bit the same; only the passes over memory and the
-per-call overhead go. Kernels take C-contiguous float32 or float64 NumPy arrays; callers keep
+per-call overhead go. Adam's update alone takes subnormal floats as zero (engine.denormals), as
+TensorFlow's CPU kernels do. Kernels take C-contiguous float32 or float64 NumPy arrays; callers keep
 their NumPy expression for CuPy arrays, other dtypes and other layouts (:func:`fusable`).
 Transcendental functions stay with NumPy, whose SIMD exp and tanh are 5 to 50 times faster than
 a compiled scalar loop (and round differently); engine.recurrent_kernels has vectorisable ones
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+
+from engine import denormals
 
 # Single-threaded on purpose: after each GEMM OpenBLAS's worker threads spin on the other cores
 # for a while, and a kernel's threads would share those cores with them (measured: an mlp step
@@ -43,6 +46,7 @@ def fusable(*arrays) -> bool:
 
 @numba.njit(**_JIT)
 def _adam(w, g, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon):
+    saved = denormals.flush_begin()
     for i in range(w.shape[0]):
         gi = g[i]
         mi = m[i] + (gi - m[i]) * one_minus_beta_1
@@ -50,6 +54,7 @@ def _adam(w, g, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon):
         m[i] = mi
         v[i] = vi
         w[i] = w[i] - (mi * alpha) / (np.sqrt(vi) + epsilon)
+    denormals.flush_end(saved)
 
 
 def adam_update(w, g, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon):
@@ -58,6 +63,9 @@ def adam_update(w, g, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon):
         m += (g - m) * one_minus_beta_1
         v += (g * g - v) * one_minus_beta_2
         w -= (m * alpha) / (sqrt(v) + epsilon)
+
+    with subnormal operands and results taken as zero, as TensorFlow's CPU kernels do
+    (:mod:`engine.denormals`); otherwise the same bits as the NumPy expression.
     """
     _adam(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
           one_minus_beta_1, one_minus_beta_2, alpha, epsilon)

@@ -35,6 +35,23 @@ def test_adam_kernel_matches_numpy_bit_for_bit(dtype):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_kernel_flushes_subnormal_moments_to_zero_and_leaves_numpy_with_ieee_subnormals(dtype):
+    tiny = np.finfo(dtype).tiny
+    g = np.array([1e-3, tiny ** 0.5 * 1e-2, 0.0, -tiny ** 0.5 * 1e-3], dtype)  # squares below tiny
+    w, m = np.full(4, 0.5, dtype), np.zeros(4, dtype)
+    v = np.array([1e-8, tiny / 4, tiny / 8, 0.0], dtype)  # two subnormal second moments
+    ref = [a.copy() for a in (w, m, v)]
+    scalars = [dtype(s) for s in (1 - 0.9, 1 - 0.999, 1e-3, 1e-7)]
+    kernels.adam_update(w, g, m, v, *scalars)
+    numpy_adam(ref[0], g, ref[1], ref[2], *scalars)
+    assert np.count_nonzero((ref[2] > 0) & (ref[2] < tiny)) >= 2  # IEEE: subnormal moments
+    assert not np.any((v > 0) & (v < tiny)) and list(v[1:]) == [0, 0, 0]
+    assert v[0] == ref[2][0] and m[0] == ref[1][0]  # normal entries: the same bits
+    np.testing.assert_array_equal(w, ref[0])  # a subnormal moment never moved a weight anyway
+    assert dtype(tiny) * dtype(0.25) > 0  # the caller's floating-point state came back
+
+
 def test_adam_on_non_contiguous_gradients_takes_the_numpy_path_with_the_same_result():
     rng = np.random.default_rng(4)
     start = rng.normal(size=(64, 32)).astype(np.float32)
@@ -124,8 +141,8 @@ def test_half_precision_and_cupy_like_arrays_keep_the_numpy_expressions():
     assert not kernels.fusable(np.zeros(4, np.float32), np.zeros(4, np.float64))
     assert not kernels.fusable(np.zeros((4, 4), np.float32)[:, ::2])
     z = np.array([-1.0, 2.0], np.float16)
-    from engine.layers.convolutional import _relu
-    y, backprop = _relu(z)
+    from engine import activations
+    y, backprop = activations.get("relu").forward_owned(z)
     np.testing.assert_array_equal(y, np.array([0.0, 2.0], np.float16))
     np.testing.assert_array_equal(backprop(np.ones(2, np.float16)), [0.0, 1.0])
 
