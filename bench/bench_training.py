@@ -256,12 +256,14 @@ class TorchRunner:
 
 
 # ------------------------------------------------------------------- measuring
-def limit_threads(framework: str, threads: int) -> None:
-    """``threads`` compute threads for ``framework`` in this process (torch's pool, NumPy's BLAS)."""
+def limit_threads(framework: str, threads: int, torch_flush_denormal: bool = False) -> None:
+    """``threads`` compute threads for ``framework`` in this process (torch's pool, NumPy's BLAS);
+    PyTorch takes subnormal floats as zero when ``torch_flush_denormal`` (fitq's Adam always does)."""
     if framework == "torch":
         import torch
 
         torch.set_num_threads(threads)
+        torch.set_flush_denormal(torch_flush_denormal)
     else:
         from threadpoolctl import threadpool_limits
 
@@ -270,7 +272,7 @@ def limit_threads(framework: str, threads: int) -> None:
         threadpool_limits(threads)
 
 
-def serve(framework: str, threads: int) -> None:
+def serve(framework: str, threads: int, torch_flush_denormal: bool) -> None:
     """A worker process for one framework (``threads`` compute threads): reads JSON commands on
     stdin, answers one JSON line each.
 
@@ -280,7 +282,7 @@ def serve(framework: str, threads: int) -> None:
     that neither one's idle thread pool (OpenMP's or OpenBLAS's spinning workers) runs while the
     other one is being timed.
     """
-    limit_threads(framework, threads)
+    limit_threads(framework, threads, torch_flush_denormal)
     runner_class = TorchRunner if framework == "torch" else FitqRunner
     runners = {}
     for line in sys.stdin:
@@ -310,8 +312,9 @@ def serve(framework: str, threads: int) -> None:
 class Worker:
     """The parent's handle on a :func:`serve` process."""
 
-    def __init__(self, framework: str, threads: int):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", framework, "--threads", str(threads)],
+    def __init__(self, framework: str, threads: int, torch_flush_denormal: bool):
+        flush = ["--torch-flush-denormal"] if torch_flush_denormal else []
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", framework, "--threads", str(threads), *flush],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def ask(self, cmd: str, workload: str) -> dict:
@@ -331,13 +334,13 @@ class Worker:
 MEASURES = ("fitq_train", "torch_train", "fitq_predict", "torch_predict")
 
 
-def measure(names, rounds, threads):
+def measure(names, rounds, threads, torch_flush_denormal=False):
     """{workload: {measure: [samples/s per round]}} for :data:`MEASURES`, or {"skipped": why}.
 
     Rounds alternate between the two worker processes (fitq first on even rounds, torch first on
     odd ones). A round's training rate comes from the median epoch time of its ``fit``.
     """
-    workers = {"fitq": Worker("fitq", threads), "torch": Worker("torch", threads)}
+    workers = {fw: Worker(fw, threads, torch_flush_denormal) for fw in ("fitq", "torch")}
     results = {}
     try:
         for name in names:
@@ -461,10 +464,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--rss-child", choices=("fitq", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--torch-flush-denormal", action="store_true",
+                        help="PyTorch takes subnormal floats as zero (torch.set_flush_denormal), as fitq's Adam does")
     parser.add_argument("--serve", choices=("fitq", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.threads)
+        serve(args.serve, args.threads, args.torch_flush_denormal)
         return 0
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     unknown = [n for n in names if n not in WORKLOADS]
@@ -473,9 +478,9 @@ def main(argv=None) -> int:
     if args.rss_child:
         _peak_rss_child(args.rss_child, names[0], args.threads)
         return 0
-    info = {**machine(), "threads": args.threads}
+    info = {**machine(), "threads": args.threads, "torch_flush_denormal": args.torch_flush_denormal}
     print(" | ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
-    results = measure(names, max(1, args.rounds), args.threads)
+    results = measure(names, max(1, args.rounds), args.threads, args.torch_flush_denormal)
     measured = [n for n in names if "skipped" not in results[n]]
     rss = None if args.no_rss else peak_rss(measured, args.threads)
     print()
