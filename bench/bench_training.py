@@ -257,7 +257,8 @@ class TorchRunner:
 
 # ------------------------------------------------------------------- measuring
 def limit_threads(framework: str, threads: int, torch_flush_denormal: bool = False) -> None:
-    """``threads`` compute threads for ``framework`` in this process (torch's pool, NumPy's BLAS);
+    """``threads`` compute threads for ``framework`` in this process (torch's pool; NumPy's BLAS and
+    the engine's own loops, engine.threads);
     PyTorch takes subnormal floats as zero when ``torch_flush_denormal`` (fitq's Adam always does)."""
     if framework == "torch":
         import torch
@@ -268,8 +269,10 @@ def limit_threads(framework: str, threads: int, torch_flush_denormal: bool = Fal
         from threadpoolctl import threadpool_limits
 
         import engine.gemm  # noqa: F401 - loads MKL where it is installed, so that the limit reaches its threads too
+        from engine import threads as engine_threads
 
         threadpool_limits(threads)
+        engine_threads.set_count(threads)
 
 
 def serve(framework: str, threads: int, torch_flush_denormal: bool) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import activations, backend, constraints, initializers, kernels, recurrent_kernels, regularizers
+from engine import activations, backend, constraints, initializers, kernels, recurrent_kernels, regularizers, threads
 from engine import random as engine_random
 from engine.layers.base import Layer
 from engine.saving.layer_registry import register
@@ -61,6 +61,42 @@ def _rec_backward(dz, h, kernel, masks, units, gates, d_kernel):
 def _ifoc_columns(units):
     """Column order taking Keras's i, f, c, o gate blocks to i, f, o, c (the reorder is its own inverse)."""
     return np.concatenate([np.arange(g * units, (g + 1) * units) for g in (0, 1, 3, 2)])
+
+
+# Rows per thread below which a batch is not split: 16-row products lose more to their calls than
+# a second core gains (an LSTM(64) step on 64 sequences of 100: 21.8 -> 12.7 ms forward and backward
+# on two threads, 3.0 -> 2.8 ms on sequences of 20).
+_MIN_THREAD_ROWS = 16
+
+
+class _LstmRows:
+    """The compiled LSTM loop over some rows of a batch: their inputs ``xs`` (T, n, F), states ``h``
+    and ``c`` (n, u; views into the batch's, updated in place) and what the backward pass reads."""
+
+    def __init__(self, xs, h, c, keep, sequences):
+        steps, n, u, dtype = xs.shape[0], h.shape[0], h.shape[1], xs.dtype
+        kept = steps if keep else 0
+        self.xs, self.h, self.c = xs, h, c
+        self.gates = np.empty((steps if keep else 1, n, 4 * u), dtype)
+        self.h_prev, self.c_prev, self.tanh_c = (np.empty((kept, n, u), dtype) for _ in range(3))
+        self.ys = np.empty((steps if sequences else 0, n, u), dtype)
+
+    def forward(self, kb, b, rec_blocks):
+        n, u, dtype = self.h.shape[0], self.h.shape[1], self.xs.dtype
+        recurrent_kernels.lstm_forward(self.xs, kb, b, rec_blocks, self.h, self.c, np.empty((4, n, u), dtype),
+                                       np.empty((4, n, u), dtype), self.gates, self.h_prev, self.c_prev,
+                                       self.tanh_c, self.ys)
+        return self
+
+    def backward(self, kb_t, rk_t, dy_seq, dh, dc, need_input_grad):
+        """``(dxs (T, n, F) or (0, n, F), dkb, drk, db)``; ``dh`` and ``dc`` become the initial states' gradients."""
+        steps, n, f_in = self.xs.shape
+        u, dtype = self.h.shape[1], self.xs.dtype
+        dxs = np.empty((steps if need_input_grad else 0, n, f_in), dtype)
+        dkb, drk, db = np.zeros((4, f_in, u), dtype), np.zeros((4, u, u), dtype), np.zeros((4, u), dtype)
+        recurrent_kernels.lstm_backward(self.gates, self.xs, self.h_prev, self.c_prev, self.tanh_c, kb_t, rk_t,
+                                        dy_seq, dh, dc, np.empty((4, n, u), dtype), dxs, dkb, drk, db)
+        return dxs, dkb, drk, db
 
 
 class _RNN(Layer):
@@ -415,26 +451,29 @@ class LSTM(_RNN):
 
     def _fast_forward(self, x, given_states, need_backprop, need_input_grad):
         """:meth:`forward` on :func:`engine.recurrent_kernels.lstm_forward` (time-major, gate columns
-        i, f, o, c); ``(outputs, backprop or None)``."""
+        i, f, o, c); ``(outputs, backprop or None)``. Batches of 2 x ``_MIN_THREAD_ROWS`` rows or more
+        run as row ranges side by side (:mod:`engine.threads`): the same outputs, and the weights'
+        gradients summed over the ranges in order."""
         n, steps, f_in = x.shape
         u, dtype = self.units, x.dtype
         cols = _ifoc_columns(u)
         kernel, rec = self.kernel.value[:, cols], self.recurrent_kernel.value[:, cols]
         b = np.zeros(4 * u, dtype) if self.bias is None else np.ascontiguousarray(self.bias.value[cols])
+        kb = np.ascontiguousarray(kernel.reshape(f_in, 4, u).transpose(1, 0, 2))
+        rec_blocks = np.ascontiguousarray(rec.reshape(u, 4, u).transpose(1, 0, 2))
         xs = np.ascontiguousarray((x[:, ::-1] if self.go_backwards else x).transpose(1, 0, 2))  # (T, N, F)
         if given_states is None:
             h, c = np.zeros((n, u), dtype), np.zeros((n, u), dtype)
         else:
             h, c = (np.array(s, dtype=dtype, order="C") for s in given_states)
-        kept = steps if need_backprop else 0
-        gates = np.empty((steps if need_backprop else 1, n, 4 * u), dtype)
-        h_prev, c_prev, tanh_c = (np.empty((kept, n, u), dtype) for _ in range(3))
-        ys = np.empty((steps if self.return_sequences else 0, n, u), dtype)
-        rec_blocks = np.ascontiguousarray(rec.reshape(u, 4, u).transpose(1, 0, 2))
-        recurrent_kernels.lstm_forward(xs, np.ascontiguousarray(kernel.reshape(f_in, 4, u).transpose(1, 0, 2)), b,
-                                       rec_blocks, h, c, np.empty((4, n, u), dtype), np.empty((4, n, u), dtype),
-                                       gates, h_prev, c_prev, tanh_c, ys)
-        y = ys.transpose(1, 0, 2).copy() if self.return_sequences else h.copy()
+        ranges = threads.row_ranges(n, _MIN_THREAD_ROWS)
+        parts = threads.map(lambda r: _LstmRows(xs if len(ranges) == 1 else np.ascontiguousarray(xs[:, r[0]:r[1]]),
+                                                h[r[0]:r[1]], c[r[0]:r[1]], need_backprop, self.return_sequences)
+                            .forward(kb, b, rec_blocks), ranges)
+        if self.return_sequences:
+            y = np.concatenate([p.ys.transpose(1, 0, 2) for p in parts])
+        else:
+            y = h.copy()
         result = [y, h.copy(), c] if self.return_state else y
         if not need_backprop:
             return result, None
@@ -443,24 +482,29 @@ class LSTM(_RNN):
             dy, d_final = (d[0], d[1:]) if self.return_state else (d, [None, None])
             dh, dc = (np.zeros((n, u), dtype) if ds is None else np.array(ds, dtype=dtype, order="C")
                       for ds in d_final)
-            dy_seq = np.empty((0, n, u), dtype)
+            dy_seq = None
             if self.return_sequences:
-                dy_seq = np.ascontiguousarray(dy.transpose(1, 0, 2), dtype=dtype)
+                dy_seq = dy.transpose(1, 0, 2)
             else:
                 dh += dy
-            kb = kernel.reshape(f_in, 4, u).transpose(1, 0, 2)
-            dxs = np.empty((steps if need_input_grad else 0, n, f_in), dtype)
-            dkb, drk, db = np.zeros((4, f_in, u), dtype), np.zeros((4, u, u), dtype), np.zeros((4, u), dtype)
-            recurrent_kernels.lstm_backward(gates, xs, h_prev, c_prev, tanh_c, np.ascontiguousarray(kb.transpose(0, 2, 1)),
-                                            np.ascontiguousarray(rec_blocks.transpose(0, 2, 1)), dy_seq, dh, dc,
-                                            np.empty((4, n, u), dtype), dxs, dkb, drk, db)
+            kb_t = np.ascontiguousarray(kb.transpose(0, 2, 1))
+            rk_t = np.ascontiguousarray(rec_blocks.transpose(0, 2, 1))
+            grads = threads.map(lambda pr: pr[0].backward(
+                kb_t, rk_t, np.empty((0, pr[1][1] - pr[1][0], u), dtype) if dy_seq is None
+                else np.ascontiguousarray(dy_seq[:, pr[1][0]:pr[1][1]], dtype=dtype),
+                dh[pr[1][0]:pr[1][1]], dc[pr[1][0]:pr[1][1]], need_input_grad), list(zip(parts, ranges)))
+            dkb, drk, db = (g.copy() for g in grads[0][1:])
+            for _, more_dkb, more_drk, more_db in grads[1:]:
+                dkb += more_dkb
+                drk += more_drk
+                db += more_db
             self.kernel.add_grad(np.ascontiguousarray(dkb.transpose(1, 0, 2).reshape(f_in, 4 * u)[:, cols]))
             self.recurrent_kernel.add_grad(np.ascontiguousarray(drk.transpose(1, 0, 2).reshape(u, 4 * u)[:, cols]))
             if self.bias is not None:
                 self.bias.add_grad(db.reshape(4 * u)[cols])
             dx = None
             if need_input_grad:
-                dx = (dxs[::-1] if self.go_backwards else dxs).transpose(1, 0, 2).copy()
+                dx = np.concatenate([(g[0][::-1] if self.go_backwards else g[0]).transpose(1, 0, 2) for g in grads])
             if given_states is None:
                 return dx
             return [dx, dh, dc] if need_input_grad else [None] * (1 + len(given_states))
