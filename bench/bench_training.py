@@ -257,9 +257,9 @@ class TorchRunner:
 
 # ------------------------------------------------------------------- measuring
 def limit_threads(framework: str, threads: int, torch_flush_denormal: bool = False) -> None:
-    """``threads`` compute threads for ``framework`` in this process (torch's pool; NumPy's BLAS and
-    the engine's own loops, engine.threads);
-    PyTorch takes subnormal floats as zero when ``torch_flush_denormal`` (fitq's Adam always does)."""
+    """``threads`` compute threads for ``framework`` in this process: torch's pool, or NumPy's BLAS
+    and the engine's own loops (engine.threads). PyTorch takes subnormal floats as zero when
+    ``torch_flush_denormal`` (fitq's Adam always does)."""
     if framework == "torch":
         import torch
 

@@ -83,7 +83,7 @@ def matmul(a, b, out=None):
     gemm = _GEMMS.get(getattr(a, "dtype", None))
     if (gemm is None or type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
             or a.dtype != b.dtype or a.shape[1] != b.shape[0]
-            or a.shape[0] * a.shape[1] * b.shape[1] < MIN_MULTIPLY_ADDS or _MKL.MKL_Get_Max_Threads() != 1):
+            or a.shape[0] * a.shape[1] * b.shape[1] < MIN_MULTIPLY_ADDS or not _mkl_runs_alone()):
         return np.matmul(a, b, out=out)
     op_a, op_b = _operand(a), _operand(b)
     if op_a is None or op_b is None or (out is not None and (

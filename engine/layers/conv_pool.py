@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import conv_kernels, gemm, kernels
+from engine import activations, conv_kernels, gemm, kernels
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
-from engine.layers.convolutional import Conv2D, _Conv, _is_plain_relu
+from engine.layers.convolutional import Conv2D, _Conv
 from engine.layers.pooling import MaxPooling2D
+
+
+def _is_plain_relu(activation):
+    return type(activation) is activations.Activation and activation.name == "relu" and not activation.kwargs
 
 
 def pairs(first, second) -> bool:

@@ -10,7 +10,7 @@ Inputs are ``(batch, steps, channels)`` / ``(batch, rows, cols, channels)``
 """
 from __future__ import annotations
 
-from engine import activations, backend, constraints, initializers, kernels, legacy, regularizers
+from engine import activations, backend, constraints, initializers, legacy, regularizers
 from engine.layers import conv_ops as ops
 from engine.layers.base import Layer
 from engine.saving.layer_registry import register
@@ -18,10 +18,6 @@ from engine.saving.layer_registry import register
 
 def _ser(module, value):
     return module.serialize(value)
-
-
-def _is_plain_relu(activation):
-    return type(activation) is activations.Activation and activation.name == "relu" and not activation.kwargs
 
 
 class _BaseConv(Layer):

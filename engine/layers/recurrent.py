@@ -63,9 +63,9 @@ def _ifoc_columns(units):
     return np.concatenate([np.arange(g * units, (g + 1) * units) for g in (0, 1, 3, 2)])
 
 
-# Rows per thread below which a batch is not split: 16-row products lose more to their calls than
-# a second core gains (an LSTM(64) step on 64 sequences of 100: 21.8 -> 12.7 ms forward and backward
-# on two threads, 3.0 -> 2.8 ms on sequences of 20).
+# The fewest rows a range of a batch keeps, so that each thread's per-step products stay a few
+# thousand multiply-adds or more (an LSTM(64) step on 64 sequences of 100, forward and backward:
+# 20.3-21.0 -> 15.0 ms on two ranges of 32; predict 8.7-10.0 -> 7.4 ms).
 _MIN_THREAD_ROWS = 16
 
 
