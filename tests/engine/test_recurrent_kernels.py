@@ -12,64 +12,82 @@ def _numpy_sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
 
 
-def _ordered(a):
-    """float32 bits as integers that count ulps across zero (-0 and +0 are 0)."""
-    i = a.astype(np.float32).view(np.int32).astype(np.int64)
-    return np.where(i < 0, -(i & 0x7FFFFFFF), i)
+_WIDER = {np.float32: np.float64, np.float64: np.longdouble}  # where the exact values are computed
+_BITS = {np.float32: (np.int32, 0x7FFFFFFF), np.float64: (np.int64, 0x7FFFFFFFFFFFFFFF)}
 
 
-def _ulps(a, b):
-    return np.abs(_ordered(a) - _ordered(b))
+def _ulps(a, b, dtype):
+    """|a - b| in ulps of ``dtype``, counted across zero (-0 and +0 are 0)."""
+    int_type, magnitude = _BITS[dtype]
+
+    def ordered(v):
+        i = v.astype(dtype).view(int_type).astype(np.int64)
+        return np.where(i < 0, -(i & magnitude), i)
+    return np.abs(ordered(a) - ordered(b))
 
 
-def _all_kinds_of_float32():
-    """Every 251st float32 bit pattern (all exponents, both signs), finite ones only."""
-    x = np.arange(0, 2 ** 32, 251, dtype=np.uint64).astype(np.uint32).view(np.float32)
-    return x[np.isfinite(x)]
+def _many(dtype):
+    """float32: every 251st bit pattern; float64: random bit patterns and values where the functions
+    bend; all exponents, both signs, finite ones only."""
+    if dtype == np.float32:
+        x = np.arange(0, 2 ** 32, 251, dtype=np.uint64).astype(np.uint32).view(np.float32)
+        return x[np.isfinite(x)]
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2 ** 64, 400_000, dtype=np.uint64).view(np.float64)
+    return np.concatenate([x[np.isfinite(x)], rng.standard_normal(200_000) * 10, rng.uniform(-750, 720, 200_000)])
 
 
-FUNCTIONS = [("exp", rk.exp, np.exp, 3), ("sigmoid", rk.sigmoid, _numpy_sigmoid, 4), ("tanh", rk.tanh, np.tanh, 3)]
+SPECIAL = {
+    np.float32: [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 1e-30, -1e-30, 0.625, -0.625, 9.0, -9.0,
+                 10.0, -10.0, 88.72, 88.73, -87.3, -103.9, -104.0, -110.0, 1e30, -1e30],
+    np.float64: [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 0.625, -0.625, 19.0,
+                 -19.1, 22.0, -22.0, 709.78, 709.79, -708.4, -745.1, -745.2, -746.0, -800.0, 1e300, -1e300],
+}
+FUNCTIONS = [("exp", rk.exp, np.exp), ("sigmoid", rk.sigmoid, _numpy_sigmoid), ("tanh", rk.tanh, np.tanh)]
+MAX_ULP = {(np.float32, "exp"): 3, (np.float32, "sigmoid"): 4, (np.float32, "tanh"): 3,
+           (np.float64, "exp"): 2, (np.float64, "sigmoid"): 3, (np.float64, "tanh"): 4}
+CASES = [pytest.param(dtype, *f, id=f"{dtype.__name__}-{f[0]}") for dtype in (np.float32, np.float64) for f in FUNCTIONS]
 
 
-@pytest.mark.parametrize("name, ours, numpy_f, max_ulp", FUNCTIONS)
-def test_float32_functions_are_within_a_few_ulp_of_numpy(name, ours, numpy_f, max_ulp):
-    x = _all_kinds_of_float32()
-    with np.errstate(over="ignore", under="ignore"):
+def _skip_without_exact_values(dtype):
+    if dtype == np.float64 and np.finfo(np.longdouble).nmant < 63:
+        pytest.skip("float64's exact values need x86's 80-bit long double")
+
+
+@pytest.mark.parametrize("dtype, name, ours, numpy_f", CASES)
+def test_functions_are_within_a_few_ulp_of_numpy_and_of_the_exact_value(dtype, name, ours, numpy_f):
+    _skip_without_exact_values(dtype)
+    x, max_ulp = _many(dtype), MAX_ULP[dtype, name]
+    with np.errstate(all="ignore"):
         want = numpy_f(x)
-        exact = numpy_f(x.astype(np.float64)).astype(np.float32)
+        exact = numpy_f(x.astype(_WIDER[dtype])).astype(dtype)
     got = ours(x)
-    assert got.dtype == np.float32
+    assert got.dtype == dtype
     finite = np.isfinite(want)
-    assert _ulps(got[finite], want[finite]).max() <= max_ulp
-    assert _ulps(got[finite], exact[finite]).max() <= max_ulp
+    assert _ulps(got[finite], want[finite], dtype).max() <= max_ulp
+    assert _ulps(got[finite], exact[finite], dtype).max() <= max_ulp
     np.testing.assert_array_equal(got[~finite], want[~finite])  # exp's overflow to inf
 
 
-@pytest.mark.parametrize("name, ours, numpy_f, max_ulp", FUNCTIONS)
-def test_float32_special_values_as_numpy(name, ours, numpy_f, max_ulp):
-    x = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 1e-30, -1e-30, 0.625, -0.625,
-                  9.0, -9.0, 10.0, -10.0, 88.72, 88.73, -87.3, -103.9, -104.0, -110.0, 1e30, -1e30], np.float32)
+@pytest.mark.parametrize("dtype, name, ours, numpy_f", CASES)
+def test_special_values_as_numpy(dtype, name, ours, numpy_f):
+    x = np.array(SPECIAL[dtype], dtype)
     with np.errstate(over="ignore", under="ignore"):
         want = numpy_f(x)
     got = ours(x)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     ok = ~np.isnan(want)
     np.testing.assert_array_equal(np.signbit(got[ok]), np.signbit(want[ok]))  # -0 stays -0
-    ok = ~np.isnan(want)
-    assert _ulps(got[ok], want[ok]).max() <= max_ulp
+    assert _ulps(got[ok], want[ok], dtype).max() <= MAX_ULP[dtype, name]
 
 
-def test_subnormal_exp_results_round_once():
-    x = np.linspace(-103.9, -87.4, 20001, dtype=np.float32)
+@pytest.mark.parametrize("dtype, low, high", [(np.float32, -103.9, -87.4), (np.float64, -745.1, -708.0)])
+def test_subnormal_exp_results_round_once(dtype, low, high):
+    _skip_without_exact_values(dtype)
+    x = np.linspace(low, high, 20001, dtype=dtype)
     with np.errstate(under="ignore"):
-        exact = np.exp(x.astype(np.float64)).astype(np.float32)
-    assert _ulps(rk.exp(x), exact).max() <= 1
-
-
-@pytest.mark.parametrize("name, ours, numpy_f, max_ulp", FUNCTIONS)
-def test_float64_uses_the_c_library(name, ours, numpy_f, max_ulp):
-    x = np.random.default_rng(0).standard_normal(1000) * 20
-    np.testing.assert_allclose(ours(x), numpy_f(x), rtol=1e-15, atol=0)
+        exact = np.exp(x.astype(_WIDER[dtype])).astype(dtype)
+    assert _ulps(rk.exp(x), exact, dtype).max() <= 1
 
 
 def test_backward_flushes_subnormal_gradients_and_keeps_nan():
