@@ -239,8 +239,9 @@ def tanh(x):
 
 
 # ------------------------------------------------------------------ the LSTM loop
-# Arrays are time-major, (T, N, ...), so that a step's block is contiguous; gate columns are
-# ordered i, f, o, c, and the products take each gate's (u, u) or (F, u) block of the weights.
+# Arrays are time-major, (T, N, ...), so that a step's block is contiguous; gates are ordered
+# i, f, o, c and kept gate-major, (4, N, u) a step, so that each gate's activation is one loop
+# over its block; the products take each gate's (u, u) or (F, u) block of the weights.
 # The loops are split so that each touches few arrays: LLVM vectorises a loop after a run-time
 # check that its arrays do not overlap, and gives up when there are too many pairs to check.
 @numba.njit(**_JIT)
@@ -248,13 +249,13 @@ def lstm_forward(xs, kb, b, rk, h, c, zx, zh, gates, h_prev, c_prev, tanh_c, y):
     """Forward time loop, in place; gates i, f, o, c.
 
     ``xs`` (T, N, F): the inputs, time-major. ``kb`` (4, F, u) and ``rk`` (4, u, u): the
-    kernel's and the recurrent kernel's gate blocks; ``b`` (4u,): the bias. ``h``, ``c``
+    kernel's and the recurrent kernel's gate blocks; ``b`` (4, u): the bias. ``h``, ``c``
     (N, u): the initial states, updated to the final ones. ``zx``, ``zh`` (4, N, u): scratch
     for ``x_t @ kb[g]`` and ``h @ rk[g]``: OpenBLAS multiplies (64, 64) @ (64, 64) with its
     small-matrix kernel but packs the operands of larger products first, and these small ones
     took 60 percent of the time of one (N, u, 4u) product a step, or of one (T N, F, 4u)
-    product for all inputs. ``gates`` (T, N, 4u) receives the gate activations, or is
-    (1, N, 4u) and overwritten each step (inference). ``h_prev``, ``c_prev`` and ``tanh_c``
+    product for all inputs. ``gates`` (T, 4, N, u) receives the gate activations, or is
+    (1, 4, N, u) and overwritten each step (inference). ``h_prev``, ``c_prev`` and ``tanh_c``
     (T, N, u) receive h_{t-1}, c_{t-1} and tanh(c_t) (for the backward pass), ``y``
     (T, N, u) h_t; each may be (0, N, u) to skip it.
     """
@@ -265,26 +266,33 @@ def lstm_forward(xs, kb, b, rk, h, c, zx, zh, gates, h_prev, c_prev, tanh_c, y):
         for g in range(4):
             np.dot(xs[t], kb[g], zx[g])
             np.dot(h, rk[g], zh[g])
+        for g in range(3):
+            zxg, zhg, bg, act = zx[g], zh[g], b[g], gates[k, g]
+            for n in range(n_batch):
+                for j in range(u):
+                    act[n, j] = _sigmoid((zxg[n, j] + bg[j]) + zhg[n, j])
+        zxg, zhg, bg, act = zx[3], zh[3], b[3], gates[k, 3]
         for n in range(n_batch):
-            for g in range(3):
-                for j in range(u):
-                    gates[k, n, g * u + j] = _sigmoid((zx[g, n, j] + b[g * u + j]) + zh[g, n, j])
             for j in range(u):
-                gates[k, n, 3 * u + j] = _tanh((zx[3, n, j] + b[3 * u + j]) + zh[3, n, j])
-            if keep:
-                for j in range(u):
-                    h_prev[t, n, j] = h[n, j]
-                for j in range(u):
-                    c_prev[t, n, j] = c[n, j]
+                act[n, j] = _tanh((zxg[n, j] + bg[j]) + zhg[n, j])
+        if keep:
+            h_prev[t] = h
+            c_prev[t] = c
+        i_gate, f_gate, o_gate, c_gate = gates[k, 0], gates[k, 1], gates[k, 2], gates[k, 3]
+        for n in range(n_batch):
             for j in range(u):
-                c[n, j] = gates[k, n, u + j] * c[n, j] + gates[k, n, j] * gates[k, n, 3 * u + j]
-            for j in range(u):
-                h[n, j] = _tanh(c[n, j])
-            if keep:
+                c[n, j] = f_gate[n, j] * c[n, j] + i_gate[n, j] * c_gate[n, j]
+        if keep:
+            for n in range(n_batch):
                 for j in range(u):
-                    tanh_c[t, n, j] = h[n, j]
-            for j in range(u):
-                h[n, j] = gates[k, n, 2 * u + j] * h[n, j]
+                    tanh_c[t, n, j] = _tanh(c[n, j])
+            for n in range(n_batch):
+                for j in range(u):
+                    h[n, j] = o_gate[n, j] * tanh_c[t, n, j]
+        else:
+            for n in range(n_batch):
+                for j in range(u):
+                    h[n, j] = o_gate[n, j] * _tanh(c[n, j])
         if seq:
             y[t] = h
 
@@ -309,7 +317,7 @@ def lstm_backward(gates, xs, h_prev, c_prev, tanh_c, kb_t, rk_t, dy, dh, dc, dz,
     """Backward time loop of :func:`lstm_forward` (kept steps), in place, with the weight
     gradients: four small products per gate and step, as in the forward loop.
 
-    ``gates`` (T, N, 4u), ``xs`` (T, N, F), ``h_prev``, ``c_prev``, ``tanh_c`` (T, N, u): as
+    ``gates`` (T, 4, N, u), ``xs`` (T, N, F), ``h_prev``, ``c_prev``, ``tanh_c`` (T, N, u): as
     the forward pass left them. ``kb_t`` (4, u, F), ``rk_t`` (4, u, u): the kernel's and the
     recurrent kernel's gate blocks transposed. ``dy`` (T, N, u): the output sequence's
     gradient, or (0, N, u) for none. ``dh``, ``dc`` (N, u): the final states' gradients,
@@ -339,17 +347,17 @@ def lstm_backward(gates, xs, h_prev, c_prev, tanh_c, kb_t, rk_t, dy, dh, dc, dz,
                 for j in range(u):
                     dh[n, j] = _flushed(dh[n, j], tiny)
             for j in range(u):
-                s, o = tanh_c[t, n, j], gates[t, n, 2 * u + j]
+                s, o = tanh_c[t, n, j], gates[t, 2, n, j]
                 dc[n, j] = _flushed(dc[n, j] + (dh[n, j] * o) * ((one + s) * (one - s)), tiny)
             for j in range(u):
-                s, o = tanh_c[t, n, j], gates[t, n, 2 * u + j]
+                s, o = tanh_c[t, n, j], gates[t, 2, n, j]
                 dz[2, n, j] = _flushed((dh[n, j] * s) * (o * (one - o)), tiny)
             for j in range(u):
-                i, g = gates[t, n, j], gates[t, n, 3 * u + j]
+                i, g = gates[t, 0, n, j], gates[t, 3, n, j]
                 dz[0, n, j] = _flushed((dc[n, j] * g) * (i * (one - i)), tiny)
                 dz[3, n, j] = _flushed((dc[n, j] * i) * ((one + g) * (one - g)), tiny)
             for j in range(u):
-                f = gates[t, n, u + j]
+                f = gates[t, 1, n, j]
                 dz[1, n, j] = _flushed((dc[n, j] * c_prev[t, n, j]) * (f * (one - f)), tiny)
                 dc[n, j] = _flushed(dc[n, j] * f, tiny)
         for g in range(4):

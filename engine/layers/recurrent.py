@@ -77,7 +77,7 @@ class _LstmRows:
         steps, n, u, dtype = xs.shape[0], h.shape[0], h.shape[1], xs.dtype
         kept = steps if keep else 0
         self.xs, self.h, self.c = xs, h, c
-        self.gates = np.empty((steps if keep else 1, n, 4 * u), dtype)
+        self.gates = np.empty((steps if keep else 1, 4, n, u), dtype)
         self.h_prev, self.c_prev, self.tanh_c = (np.empty((kept, n, u), dtype) for _ in range(3))
         self.ys = np.empty((steps if sequences else 0, n, u), dtype)
 
@@ -458,7 +458,7 @@ class LSTM(_RNN):
         u, dtype = self.units, x.dtype
         cols = _ifoc_columns(u)
         kernel, rec = self.kernel.value[:, cols], self.recurrent_kernel.value[:, cols]
-        b = np.zeros(4 * u, dtype) if self.bias is None else np.ascontiguousarray(self.bias.value[cols])
+        b = np.zeros((4, u), dtype) if self.bias is None else np.ascontiguousarray(self.bias.value[cols]).reshape(4, u)
         kb = np.ascontiguousarray(kernel.reshape(f_in, 4, u).transpose(1, 0, 2))
         rec_blocks = np.ascontiguousarray(rec.reshape(u, 4, u).transpose(1, 0, 2))
         xs = np.ascontiguousarray((x[:, ::-1] if self.go_backwards else x).transpose(1, 0, 2))  # (T, N, F)

@@ -94,7 +94,7 @@ def test_backward_flushes_subnormal_gradients_and_keeps_nan():
     """Vanishing gradients become 0 rather than subnormal; a NaN still comes through."""
     rng = np.random.default_rng(0)
     steps, n, u, f = 3, 2, 4, 3
-    gates = rng.uniform(0.1, 0.9, (steps, n, 4 * u)).astype(np.float32)
+    gates = rng.uniform(0.1, 0.9, (steps, 4, n, u)).astype(np.float32)
     xs = rng.standard_normal((steps, n, f)).astype(np.float32)
     h_prev, c_prev = (rng.standard_normal((steps, n, u)).astype(np.float32) for _ in range(2))
     tanh_c = np.tanh(rng.standard_normal((steps, n, u))).astype(np.float32)
