@@ -58,9 +58,20 @@ def _rec_backward(dz, h, kernel, masks, units, gates, d_kernel):
 # ------------------------------------------------- LSTM fast path (NumPy)
 # A tanh / sigmoid LSTM without masks or dropout runs engine.recurrent_kernels' time loops,
 # time-major, gates reordered to i, f, o, c.
+_IFOC = (0, 1, 3, 2)  # Keras's gate blocks i, f, c, o taken to i, f, o, c (the reorder is its own inverse)
+
+
 def _ifoc_columns(units):
-    """Column order taking Keras's i, f, c, o gate blocks to i, f, o, c (the reorder is its own inverse)."""
-    return np.concatenate([np.arange(g * units, (g + 1) * units) for g in (0, 1, 3, 2)])
+    """Column order taking Keras's i, f, c, o gate blocks to i, f, o, c."""
+    return np.concatenate([np.arange(g * units, (g + 1) * units) for g in _IFOC])
+
+
+def _gate_blocks(weights, units):
+    """Keras's (rows, 4 units) weights -> (4, rows, units) contiguous blocks of gates i, f, o, c, in one copy."""
+    blocks = np.empty((4, weights.shape[0], units), weights.dtype)
+    for block, gate in zip(blocks, _IFOC):
+        block[...] = weights[:, gate * units:(gate + 1) * units]
+    return blocks
 
 
 # The fewest rows a range of a batch keeps, so that each thread's per-step products stay a few
@@ -457,17 +468,15 @@ class LSTM(_RNN):
         n, steps, f_in = x.shape
         u, dtype = self.units, x.dtype
         cols = _ifoc_columns(u)
-        kernel, rec = self.kernel.value[:, cols], self.recurrent_kernel.value[:, cols]
-        b = np.zeros((4, u), dtype) if self.bias is None else np.ascontiguousarray(self.bias.value[cols]).reshape(4, u)
-        kb = np.ascontiguousarray(kernel.reshape(f_in, 4, u).transpose(1, 0, 2))
-        rec_blocks = np.ascontiguousarray(rec.reshape(u, 4, u).transpose(1, 0, 2))
-        xs = np.ascontiguousarray((x[:, ::-1] if self.go_backwards else x).transpose(1, 0, 2))  # (T, N, F)
+        kb, rec_blocks = _gate_blocks(self.kernel.value, u), _gate_blocks(self.recurrent_kernel.value, u)
+        b = np.zeros((4, u), dtype) if self.bias is None else _gate_blocks(self.bias.value.reshape(1, -1), u)[:, 0]
+        x = x[:, ::-1] if self.go_backwards else x
         if given_states is None:
             h, c = np.zeros((n, u), dtype), np.zeros((n, u), dtype)
         else:
             h, c = (np.array(s, dtype=dtype, order="C") for s in given_states)
         ranges = threads.row_ranges(n, _MIN_THREAD_ROWS)
-        parts = threads.map(lambda r: _LstmRows(xs if len(ranges) == 1 else np.ascontiguousarray(xs[:, r[0]:r[1]]),
+        parts = threads.map(lambda r: _LstmRows(np.ascontiguousarray(x[r[0]:r[1]].transpose(1, 0, 2)),  # (T, n, F)
                                                 h[r[0]:r[1]], c[r[0]:r[1]], need_backprop, self.return_sequences)
                             .forward(kb, b, rec_blocks), ranges)
         if self.return_sequences:
