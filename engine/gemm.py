@@ -1,32 +1,39 @@
 """Matrix products on the engine's hot paths: NumPy's ``matmul``, or oneMKL's ``sgemm`` / ``dgemm``
-where the optional ``mkl`` extra is installed (``pip install 'fitq[mkl]'``), MKL runs on one thread and
-the product is large enough to gain from it.
+where the optional ``mkl`` extra is installed (``pip install 'fitq[mkl]'``).
 
-NumPy's wheels multiply with OpenBLAS. On one thread of an AVX-512 Xeon, oneMKL's single-precision
-GEMMs train mlp 15 to 20 percent faster (bench/README.md). With more threads, MKL's OpenMP workers and
-OpenBLAS's (NumPy's own, and SciPy's behind compiled kernels) wait for work by spinning on the same
-cores, and every workload lost to OpenBLAS alone (mlp training at 2 threads: 7.9k against 22.9k
-samples/s), so there NumPy keeps every product. Below about four million multiply-adds the call costs
-more than it gains, so small products stay with NumPy too. MKL is loaded with its conditional
-numerical reproducibility set to ``AUTO`` (``MKL_CBWR``), so a product gives the same bits from run
-to run. ``FITQ_GEMM=numpy`` keeps every product with NumPy.
+NumPy's wheels multiply with OpenBLAS. On this project's 2-core AVX-512 Xeon, oneMKL's products at
+mlp's shapes take 1.25-1.34 ms a batch against OpenBLAS's 1.59-1.93 ms (PyTorch's 1.10-1.27), and on
+one thread they train mlp 15 to 20 percent faster (bench/README.md). Both libraries keep their
+worker threads spinning on the cores for a while after each threaded product (OpenBLAS's for 100 to
+150 ms), so one library's workers must not wait beside the other's: with MKL taking the large
+products and OpenBLAS threading the others, mlp trained at 7.9k samples/s against 22.9k with
+OpenBLAS alone. So where MKL is loaded it takes every product above ``OPENBLAS_ONE_THREAD_MACS``
+multiply-adds, at the thread count it is given; OpenBLAS runs smaller ones on the calling thread by
+its own rule; and while ``fit``, ``evaluate`` or ``predict`` runs, :func:`openblas_on_caller` holds
+OpenBLAS (NumPy's and SciPy's) at one thread for the products that do not come here. MKL is loaded
+with its conditional numerical reproducibility set to ``AUTO`` (``MKL_CBWR``), so a product gives
+the same bits from run to run at a given thread count. ``FITQ_GEMM=numpy`` keeps every product with
+NumPy.
 
-:func:`matmul` takes 2-D arrays ``a`` (m, k) and ``b`` (k, n), each C-contiguous or the transpose of a
-C-contiguous array, and returns ``a @ b`` (m, n), C-contiguous (into ``out`` when given). Anything
-else (CuPy arrays, other dtypes or layouts, batched products) goes to ``a @ b`` unchanged.
+:func:`matmul` takes 2-D arrays ``a`` (m, k) and ``b`` (k, n), each with unit stride along one of its
+axes (a C- or Fortran-ordered matrix, or rows or columns sliced out of one), and returns ``a @ b``
+(m, n), C-contiguous (into ``out`` when given). Anything else (CuPy arrays, other dtypes or layouts,
+batched products) goes to ``a @ b`` unchanged.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-# Products with fewer multiply-adds than this stay with NumPy (measured: 64x128x256 products are
-# slower through MKL's threads; 128x512x512 ones 20 percent faster).
-MIN_MULTIPLY_ADDS = 1 << 22
+# OpenBLAS runs a product of at most this many multiply-adds on the calling thread (its
+# SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD); larger ones wake its workers, so they go to MKL.
+OPENBLAS_ONE_THREAD_MACS = 1 << 18
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
@@ -43,8 +50,6 @@ def _load_mkl():
             lib = ctypes.CDLL(str(candidate))
         except OSError:
             continue
-        lib.MKL_Get_Max_Threads.restype = ctypes.c_int
-        lib.MKL_Get_Max_Threads.argtypes = []
         for name, real in (("cblas_sgemm", ctypes.c_float), ("cblas_dgemm", ctypes.c_double)):
             fn = getattr(lib, name)
             fn.restype = None
@@ -56,17 +61,30 @@ def _load_mkl():
 
 _MKL = _load_mkl()
 _GEMMS = {} if _MKL is None else {np.dtype(np.float32): _MKL.cblas_sgemm, np.dtype(np.float64): _MKL.cblas_dgemm}
-
-
-def _mkl_runs_alone() -> bool:
-    """Whether MKL is loaded and set to one thread (``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS`` or
-    threadpoolctl), so that no thread of its own spins next to OpenBLAS's: about a microsecond."""
-    return _MKL is not None and _MKL.MKL_Get_Max_Threads() == 1
+_openblas = None  # threadpoolctl's controller of the OpenBLAS libraries loaded, once needed
 
 
 def backend() -> str:
-    """Which library :func:`matmul` hands large products to now: ``"mkl"`` or ``"numpy"``."""
-    return "mkl" if _mkl_runs_alone() else "numpy"
+    """Which library :func:`matmul` hands large products to: ``"mkl"`` or ``"numpy"``."""
+    return "numpy" if _MKL is None else "mkl"
+
+
+@contextlib.contextmanager
+def openblas_on_caller() -> Iterator[None]:
+    """Where MKL takes the large products, OpenBLAS (NumPy's and SciPy's) runs every product on the
+    calling thread within the block, so that its workers do not spin beside MKL's; the thread counts
+    are restored after it. Without MKL, nothing changes."""
+    global _openblas
+    if _MKL is None:
+        yield
+        return
+    if _openblas is None:
+        import scipy.linalg.cython_blas  # noqa: F401 - SciPy's OpenBLAS (numba's np.dot) is loaded before the lookup
+        from threadpoolctl import ThreadpoolController
+
+        _openblas = ThreadpoolController().select(internal_api="openblas")
+    with _openblas.limit(limits=1):
+        yield
 
 
 def _operand(x):
@@ -75,6 +93,11 @@ def _operand(x):
         return _NO_TRANS, max(1, x.shape[1])
     if x.flags.f_contiguous:
         return _TRANS, max(1, x.shape[0])
+    (s0, s1), item = x.strides, x.itemsize
+    if s1 == item and s0 % item == 0 and s0 // item >= x.shape[1]:
+        return _NO_TRANS, s0 // item
+    if s0 == item and s1 % item == 0 and s1 // item >= x.shape[0]:
+        return _TRANS, s1 // item
     return None
 
 
@@ -83,7 +106,7 @@ def matmul(a, b, out=None):
     gemm = _GEMMS.get(getattr(a, "dtype", None))
     if (gemm is None or type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
             or a.dtype != b.dtype or a.shape[1] != b.shape[0]
-            or a.shape[0] * a.shape[1] * b.shape[1] < MIN_MULTIPLY_ADDS or not _mkl_runs_alone()):
+            or a.shape[0] * a.shape[1] * b.shape[1] <= OPENBLAS_ONE_THREAD_MACS):
         return np.matmul(a, b, out=out)
     op_a, op_b = _operand(a), _operand(b)
     if op_a is None or op_b is None or (out is not None and (

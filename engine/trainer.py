@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import backend
+from engine import backend, gemm
 from engine import callbacks as callbacks_module
 from engine import metrics as metrics_module
 from engine import optimizers as optimizers_module
@@ -298,28 +298,29 @@ class Trainer:
         plan = StepPlan(self)
         logs = {}
         try:
-            for epoch in range(initial_epoch, epochs):
-                self.reset_metrics()
-                cbs.on_epoch_begin(epoch)
-                with adapter.epoch() as batches:
-                    for step, (xs, ys, sws) in enumerate(batches):
-                        if batch_hooks:
-                            cbs.on_train_batch_begin(step)
-                        xs, ys, sws = self._prepare_batch(xs, ys, sws, class_weight)
-                        if batch_hooks:
-                            cbs.on_train_batch_end(step, self.train_step(xs, ys, sws, plan))
-                        else:
-                            self._step(xs, ys, sws, training=True, plan=plan)
-                        if self.stop_training:
-                            break
-                epoch_logs = dict(self._metric_logs())
-                if val_adapter is not None and _should_validate(epoch, validation_freq):
-                    val_logs = self._evaluate_adapter(val_adapter, cbs)
-                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                cbs.on_epoch_end(epoch, epoch_logs)
-                logs = epoch_logs
-                if self.stop_training:
-                    break
+            with gemm.openblas_on_caller():
+                for epoch in range(initial_epoch, epochs):
+                    self.reset_metrics()
+                    cbs.on_epoch_begin(epoch)
+                    with adapter.epoch() as batches:
+                        for step, (xs, ys, sws) in enumerate(batches):
+                            if batch_hooks:
+                                cbs.on_train_batch_begin(step)
+                            xs, ys, sws = self._prepare_batch(xs, ys, sws, class_weight)
+                            if batch_hooks:
+                                cbs.on_train_batch_end(step, self.train_step(xs, ys, sws, plan))
+                            else:
+                                self._step(xs, ys, sws, training=True, plan=plan)
+                            if self.stop_training:
+                                break
+                    epoch_logs = dict(self._metric_logs())
+                    if val_adapter is not None and _should_validate(epoch, validation_freq):
+                        val_logs = self._evaluate_adapter(val_adapter, cbs)
+                        epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                    cbs.on_epoch_end(epoch, epoch_logs)
+                    logs = epoch_logs
+                    if self.stop_training:
+                        break
         finally:
             adapter.close()
             if val_adapter is not None:
@@ -372,7 +373,8 @@ class Trainer:
         cbs = callbacks_module.CallbackList(callbacks, add_history=False, add_progbar=verbose != 0, model=self,
                                             verbose=verbose, epochs=1, steps=adapter.num_batches)
         try:
-            logs = self._evaluate_adapter(adapter, cbs)
+            with gemm.openblas_on_caller():
+                logs = self._evaluate_adapter(adapter, cbs)
         finally:
             adapter.close()
         if return_dict:
@@ -397,7 +399,7 @@ class Trainer:
         dtypes = [t.dtype for t in self.inputs]
         layers = self._all_layers()
         try:
-            with adapter.epoch() as batches:
+            with gemm.openblas_on_caller(), adapter.epoch() as batches:
                 for step, (xs, _, _) in enumerate(batches):
                     if batch_hooks:
                         cbs.on_predict_batch_begin(step)

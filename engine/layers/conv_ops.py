@@ -192,7 +192,7 @@ def channel_sums(dz):
     """Sum of ``dz`` (..., F) over all axes but the last, as one matrix-vector product."""
     xp = backend.array_module(dz)
     d2 = dz.reshape(-1, dz.shape[-1])
-    return xp.ones(d2.shape[0], dz.dtype) @ d2
+    return gemm.matmul(xp.ones((1, d2.shape[0]), dz.dtype), d2)[0]
 
 
 def window_slice(i, j, strides, out_hw, dilation=(1, 1)):

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import activations, backend, constraints, initializers, kernels, recurrent_kernels, regularizers, threads
+from engine import activations, backend, constraints, gemm, initializers, kernels, recurrent_kernels, regularizers
+from engine import threads
 from engine import random as engine_random
 from engine.layers.base import Layer
 from engine.saving.layer_registry import register
@@ -35,23 +36,23 @@ from engine.saving.layer_registry import register
 def _rec_forward(h, kernel, masks, units, gates):
     """``h @ kernel[:, gates]``, each gate's ``h`` scaled by its recurrent dropout mask when given."""
     if masks is None:
-        return h @ kernel[:, gates[0] * units:(gates[-1] + 1) * units]
+        return gemm.matmul(h, kernel[:, gates[0] * units:(gates[-1] + 1) * units])
     xp = backend.array_module(h)
-    return xp.concatenate([(h * masks[g]) @ kernel[:, g * units:(g + 1) * units] for g in gates], axis=1)
+    return xp.concatenate([gemm.matmul(h * masks[g], kernel[:, g * units:(g + 1) * units]) for g in gates], axis=1)
 
 
 def _rec_backward(dz, h, kernel, masks, units, gates, d_kernel):
     """Adjoint of :func:`_rec_forward`: adds into ``d_kernel``, returns the gradient for ``h``."""
     if masks is None:
         cols = slice(gates[0] * units, (gates[-1] + 1) * units)
-        d_kernel[:, cols] += h.T @ dz
-        return dz @ kernel[:, cols].T
+        d_kernel[:, cols] += gemm.matmul(h.T, dz)
+        return gemm.matmul(dz, kernel[:, cols].T)
     dh = 0.0
     for k, g in enumerate(gates):
         cols = slice(g * units, (g + 1) * units)
         dzg = dz[:, k * units:(k + 1) * units]
-        d_kernel[:, cols] += (h * masks[g]).T @ dzg
-        dh = dh + (dzg @ kernel[:, cols].T) * masks[g]
+        d_kernel[:, cols] += gemm.matmul((h * masks[g]).T, dzg)
+        dh = dh + gemm.matmul(dzg, kernel[:, cols].T) * masks[g]
     return dh
 
 
@@ -242,10 +243,10 @@ class _RNN(Layer):
         if per_gate:
             u = self.units
             x2s = [(xs * m).reshape(t * n, f) for m in in_masks]
-            z = xp.concatenate([x2 @ kernel[:, g * u:(g + 1) * u] for g, x2 in enumerate(x2s)], axis=1)
+            z = xp.concatenate([gemm.matmul(x2, kernel[:, g * u:(g + 1) * u]) for g, x2 in enumerate(x2s)], axis=1)
         else:
             x2 = (xs * in_masks if in_masks is not None else xs).reshape(t * n, f)
-            z = x2 @ kernel
+            z = gemm.matmul(x2, kernel)
         if bias is not None:
             z += bias
 
@@ -255,18 +256,19 @@ class _RNN(Layer):
                 self._add_input_bias_grad(dz2.sum(axis=0))
             if per_gate:
                 u = self.units
-                dk = xp.concatenate([x2.T @ dz2[:, g * u:(g + 1) * u] for g, x2 in enumerate(x2s)], axis=1)
+                dk = xp.concatenate([gemm.matmul(x2.T, dz2[:, g * u:(g + 1) * u]) for g, x2 in enumerate(x2s)], axis=1)
                 self.kernel.add_grad(dk)
                 if not need_dx:
                     return None
                 dx = 0.0
                 for g, m in enumerate(in_masks):
-                    dx = dx + (dz2[:, g * u:(g + 1) * u] @ kernel[:, g * u:(g + 1) * u].T).reshape(t, n, f) * m
+                    dzg = dz2[:, g * u:(g + 1) * u]
+                    dx = dx + gemm.matmul(dzg, kernel[:, g * u:(g + 1) * u].T).reshape(t, n, f) * m
                 return dx
-            self.kernel.add_grad(x2.T @ dz2)
+            self.kernel.add_grad(gemm.matmul(x2.T, dz2))
             if not need_dx:
                 return None
-            dx = (dz2 @ kernel.T).reshape(t, n, f)
+            dx = gemm.matmul(dz2, kernel.T).reshape(t, n, f)
             return dx * in_masks if in_masks is not None else dx
 
         return z.reshape(t, n, gu), backprop
@@ -395,7 +397,7 @@ class SimpleRNN(_RNN):
     def _step(self, xz, states, rec_masks):
         h_prev = states[0]
         h_in = h_prev * rec_masks[0] if rec_masks is not None else h_prev
-        h, act_bp = self.activation.forward(xz + h_in @ self.recurrent_kernel.value)
+        h, act_bp = self.activation.forward(xz + gemm.matmul(h_in, self.recurrent_kernel.value))
         return [h], (h_in, act_bp)
 
     def get_config(self):
@@ -406,8 +408,8 @@ class SimpleRNN(_RNN):
     def _step_backward(self, d_new, cache, rec_masks, buffers):
         h_in, act_bp = cache
         dz = act_bp(d_new[0])
-        buffers["recurrent_kernel"] += h_in.T @ dz
-        dh = dz @ self.recurrent_kernel.value.T
+        buffers["recurrent_kernel"] += gemm.matmul(h_in.T, dz)
+        dh = gemm.matmul(dz, self.recurrent_kernel.value.T)
         if rec_masks is not None:
             dh = dh * rec_masks[0]
         return dz, [dh]
@@ -615,7 +617,7 @@ class GRU(_RNN):
             z, r = zr[:, :u], zr[:, u:]
             h_in = h_prev * rec_masks[2] if rec_masks is not None else h_prev
             rh = r * h_in
-            hh, bh = act.forward(xz[:, 2 * u:] + rh @ rk[:, 2 * u:])
+            hh, bh = act.forward(xz[:, 2 * u:] + gemm.matmul(rh, rk[:, 2 * u:]))
             cache = (h_prev, z, r, hh, b_zr, bh, (h_in, rh))
         h = z * h_prev + (1.0 - z) * hh
         return [h], cache
@@ -638,8 +640,8 @@ class GRU(_RNN):
             dh_prev = dh_prev + _rec_backward(drec, h_prev, rk, rec_masks, u, (0, 1, 2), d_rk)
         else:
             h_in, rh = extra
-            d_rk[:, 2 * u:] += rh.T @ dpre_h
-            d_rh = dpre_h @ rk[:, 2 * u:].T
+            d_rk[:, 2 * u:] += gemm.matmul(rh.T, dpre_h)
+            d_rh = gemm.matmul(dpre_h, rk[:, 2 * u:].T)
             dpre_zr = b_zr(xp.concatenate([dh * (h_prev - hh), d_rh * h_in], axis=1))
             d_hin = d_rh * r
             dh_prev = dh_prev + (d_hin * rec_masks[2] if rec_masks is not None else d_hin)

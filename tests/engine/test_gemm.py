@@ -1,4 +1,5 @@
-"""engine.gemm: large products through oneMKL where it is installed and on one thread, NumPy's matmul otherwise."""
+"""engine.gemm: products above OpenBLAS's one-thread size through oneMKL where it is installed, NumPy's
+matmul otherwise; OpenBLAS held at one thread while a model trains or predicts beside MKL."""
 import json
 import os
 import subprocess
@@ -7,33 +8,45 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from engine import gemm
 
 ROOT = Path(__file__).resolve().parents[2]
-BIG = (128, 300, 512)  # 19.7M multiply-adds: above gemm.MIN_MULTIPLY_ADDS
+BIG = (128, 300, 512)  # 19.7M multiply-adds: above gemm.OPENBLAS_ONE_THREAD_MACS
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """The products below go through MKL where it is installed: it takes them on one thread."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+def _installed(name: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.distribution(name)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
 
 
-def _operands(dtype, a_transposed, b_transposed, m=BIG[0], k=BIG[1], n=BIG[2]):
+MKL_TAKES_PRODUCTS = _installed("mkl") and os.environ.get("FITQ_GEMM") != "numpy"
+
+
+def _operands(dtype, a_transposed, b_transposed, m=BIG[0], k=BIG[1], n=BIG[2], sliced=False):
+    """``a`` (m, k) and ``b`` (k, n), each the transpose of a contiguous array or not; ``sliced``: each
+    cut out of a wider array (a leading dimension beyond its own width)."""
     rng = np.random.default_rng(0)
-    a = rng.normal(size=(k, m) if a_transposed else (m, k)).astype(dtype)
-    b = rng.normal(size=(n, k) if b_transposed else (k, n)).astype(dtype)
+    extra = 7 if sliced else 0
+    a = rng.normal(size=(k, m + extra) if a_transposed else (m, k + extra)).astype(dtype)
+    b = rng.normal(size=(n, k + extra) if b_transposed else (k, n + extra)).astype(dtype)
+    a = a[:, :m] if a_transposed else a[:, :k]
+    b = b[:, :k] if b_transposed else b[:, :n]
     return (a.T if a_transposed else a), (b.T if b_transposed else b)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("a_transposed", [False, True])
 @pytest.mark.parametrize("b_transposed", [False, True])
-def test_products_match_numpy_in_every_layout(dtype, a_transposed, b_transposed):
-    a, b = _operands(dtype, a_transposed, b_transposed)
+@pytest.mark.parametrize("sliced", [False, True])
+def test_products_match_numpy_in_every_layout(dtype, a_transposed, b_transposed, sliced):
+    a, b = _operands(dtype, a_transposed, b_transposed, sliced=sliced)
     got = gemm.matmul(a, b)
     expected = np.matmul(a, b)
     assert got.shape == expected.shape and got.dtype == expected.dtype and got.flags.c_contiguous
@@ -60,7 +73,7 @@ def test_what_gemm_cannot_read_goes_to_numpy_unchanged(case):
     elif case == "batched":
         a, b = np.stack([a, a]), b
     elif case == "strided":
-        a = np.asfortranarray(np.repeat(a, 2, axis=1))[:, ::2]
+        a = np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)[::2, ::2]
     elif case == "mixed dtypes":
         b = b.astype(np.float64)
     elif case == "int":
@@ -83,7 +96,7 @@ def _train_mlp(gemm_choice: str) -> dict:
         "h = m.fit(x, y, batch_size=128, epochs=2, verbose=0, shuffle=False)\n"
         "print(json.dumps({'backend': gemm.backend(), 'loss': h.history['loss'],\n"
         "                  'pred': m.predict(x[:4], verbose=0).tolist()}))\n")
-    env = {**os.environ, "FITQ_GEMM": gemm_choice, "PYTHONPATH": str(ROOT), "MKL_NUM_THREADS": "1"}
+    env = {**os.environ, "FITQ_GEMM": gemm_choice, "PYTHONPATH": str(ROOT)}
     res = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -97,16 +110,37 @@ def test_training_agrees_between_backends_and_repeats_exactly():
     np.testing.assert_allclose(auto_runs[0]["pred"], numpy_run["pred"], rtol=1e-4, atol=1e-6)
 
 
-def test_mkl_is_chosen_exactly_where_the_extra_is_installed_and_runs_on_one_thread():
-    from importlib import metadata
+def test_mkl_takes_the_large_products_exactly_where_the_extra_is_installed():
+    assert gemm.backend() == ("mkl" if MKL_TAKES_PRODUCTS else "numpy")
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            assert gemm.backend() == ("mkl" if MKL_TAKES_PRODUCTS else "numpy")
+    a, b = _operands("float32", False, False, m=64, k=64, n=64)  # 262144 multiply-adds: OpenBLAS's own
+    np.testing.assert_array_equal(gemm.matmul(a, b), np.matmul(a, b))  # NumPy's product, bit for bit
 
-    try:
-        metadata.distribution("mkl")
-        installed = True
-    except metadata.PackageNotFoundError:
-        installed = False
-    assert gemm.backend() == ("mkl" if installed and os.environ.get("FITQ_GEMM") != "numpy" else "numpy")
+
+def _openblas_threads():
+    return sorted({lib["num_threads"] for lib in threadpool_info() if lib["internal_api"] == "openblas"})
+
+
+def test_fit_and_predict_hold_openblas_at_one_thread_beside_mkl_and_give_the_threads_back():
+    from engine import Sequential, callbacks, layers
+
+    seen = []
+
+    class Record(callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(_openblas_threads())
+
+        def on_predict_batch_end(self, batch, logs=None):
+            seen.append(_openblas_threads())
+
+    x = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    model = Sequential([layers.Input((8,)), layers.Dense(4), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
     with threadpool_limits(limits=2, user_api="blas"):
-        assert gemm.backend() == "numpy"
-        a, b = _operands("float32", False, False)
-        np.testing.assert_array_equal(gemm.matmul(a, b), np.matmul(a, b))  # NumPy's own product, bit for bit
+        before = _openblas_threads()
+        model.fit(x, x[:, :1], batch_size=32, epochs=1, verbose=0, callbacks=[Record()])
+        model.predict(x, batch_size=32, callbacks=[Record()])
+        assert _openblas_threads() == before == [2]  # the caller's own products get their threads back
+    assert seen and all(s == ([1] if MKL_TAKES_PRODUCTS else [2]) for s in seen)
