@@ -9,8 +9,9 @@ worker threads spinning on the cores for a while after each threaded product (Op
 products and OpenBLAS threading the others, mlp trained at 7.9k samples/s against 22.9k with
 OpenBLAS alone. So where MKL is loaded it takes every product above ``OPENBLAS_ONE_THREAD_MACS``
 multiply-adds, at the thread count it is given; OpenBLAS runs smaller ones on the calling thread by
-its own rule; and while ``fit``, ``evaluate`` or ``predict`` runs, :func:`openblas_on_caller` holds
-OpenBLAS (NumPy's and SciPy's) at one thread for the products that do not come here. MKL is loaded
+its own rule; and while ``fit``, ``evaluate`` or ``predict`` runs in the main thread,
+:func:`openblas_on_caller` holds OpenBLAS (NumPy's and SciPy's) at one thread for the products that
+do not come here. MKL is loaded
 with its conditional numerical reproducibility set to ``AUTO`` (``MKL_CBWR``), so a product gives
 the same bits from run to run at a given thread count. ``FITQ_GEMM=numpy`` keeps every product with
 NumPy.
@@ -73,7 +74,9 @@ def backend() -> str:
 def openblas_on_caller() -> Iterator[None]:
     """Where MKL takes the large products, OpenBLAS (NumPy's and SciPy's) runs every product on the
     calling thread within the block, so that its workers do not spin beside MKL's; the thread counts
-    are restored after it. Without MKL, nothing changes."""
+    are restored after it. Without MKL, nothing changes. OpenBLAS's pthreads builds take a thread count
+    only from the process's main thread (measured with NumPy's 0.3.31): in another thread the block
+    changes nothing, and OpenBLAS keeps threading products above its own size threshold there."""
     global _openblas
     if _MKL is None:
         yield
