@@ -430,19 +430,39 @@ class Activation:
     def __call__(self, x):
         return self.forward(x)[0]
 
-    def call_owned(self, z):
-        """``self(z)`` for an array the caller made and hands over: where it can (relu, softmax and
-        linear with their default arguments, on NumPy float32 / float64), ``z`` is overwritten
-        instead of a new array being made. The same bits as ``self(z)``."""
+    def _add_bias_owned(self, z, bias):
+        """``z += bias`` (None: nothing) unless a relu with its default arguments will add it in its
+        own pass (NumPy float32 / float64 ``z`` and ``bias``); whether the relu is to add it."""
+        if bias is None:
+            return False
+        if (getattr(self, "_forward", None) is _relu_forward and not self.kwargs
+                and kernels.fusable(z) and kernels.fusable(bias) and bias.dtype == z.dtype
+                and z.shape[-1:] == bias.shape):
+            return True
+        z += bias
+        return False
+
+    def call_owned(self, z, bias=None):
+        """``self(z + bias)`` (``bias`` along the last axis, or None) for an array the caller made and
+        hands over: where it can (relu, softmax and linear with their default arguments, on NumPy
+        float32 / float64), ``z`` is overwritten instead of a new array being made, and a relu adds
+        the bias in its own pass. The same bits as ``self(z + bias)``."""
+        if self._add_bias_owned(z, bias):
+            kernels.bias_relu_in_place(z, bias)
+            return z
         in_place = _IN_PLACE.get(getattr(self, "_forward", None))
         if in_place is not None and not self.kwargs and kernels.fusable(z):
             return in_place(z)
         return self(z)
 
-    def forward_owned(self, z):
-        """:meth:`forward` for an array the caller made and hands over: a relu with its default
-        arguments overwrites ``z`` and keeps no mask (``y > 0`` exactly where ``z > 0``), in one
-        compiled pass each way on NumPy float32 / float64. The same bits as :meth:`forward`."""
+    def forward_owned(self, z, bias=None):
+        """:meth:`forward` of ``z + bias`` (as :meth:`call_owned`) for an array the caller made and hands
+        over: a relu with its default arguments overwrites ``z`` and keeps no mask (``y > 0`` exactly
+        where ``z + bias > 0``), in one compiled pass each way on NumPy float32 / float64, the bias
+        added in the same pass. The same bits as :meth:`forward`."""
+        if self._add_bias_owned(z, bias):
+            kernels.bias_relu_in_place(z, bias)
+            return z, lambda dy: kernels.relu_grad(dy, z) if kernels.fusable(dy, z) else dy * (z > 0)
         if getattr(self, "_forward", None) is not _relu_forward or self.kwargs:
             return self.forward(z)
         if kernels.fusable(z):

@@ -84,6 +84,19 @@ def relu_in_place(z):
 
 
 @numba.njit(**_JIT)
+def _bias_relu(z, bias):
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[r, j] + bias[j]
+            z[r, j] = v if v > 0 else 0  # NaN and -0 become +0
+
+
+def bias_relu_in_place(z, bias):
+    """``z += bias`` along the last axis then :func:`relu_in_place`, in one pass: the same bits."""
+    _bias_relu(z.reshape(-1, z.shape[-1]), bias)
+
+
+@numba.njit(**_JIT)
 def _relu_grad(dy, y, out):
     zero = y.dtype.type(0)
     for i in range(dy.shape[0]):

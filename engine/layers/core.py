@@ -59,17 +59,13 @@ class Dense(Layer):
     def call(self, inputs, training=False, mask=None):
         self._check_input(inputs)
         z = gemm.matmul(inputs, self.kernel.value)
-        if self.bias is not None:
-            z += self.bias.value
-        return self.activation.call_owned(z)
+        return self.activation.call_owned(z, None if self.bias is None else self.bias.value)
 
     def forward(self, inputs, training=False, mask=None, need_input_grad=True):
         self._check_input(inputs)
         x = inputs
         z = gemm.matmul(x, self.kernel.value)
-        if self.bias is not None:
-            z += self.bias.value
-        y, act_bp = self.activation.forward_owned(z)
+        y, act_bp = self.activation.forward_owned(z, None if self.bias is None else self.bias.value)
 
         def backprop(dy):
             dz = act_bp(dy)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine import kernels, optimizers
+from engine import kernels, layers, optimizers
 from engine.variables import Variable
 
 
@@ -120,6 +120,31 @@ def test_relu_kernels_match_numpy_bit_for_bit():
     with np.errstate(invalid="ignore"):  # inf * 0
         want_grad = dy * (got > 0)
     np.testing.assert_array_equal(kernels.relu_grad(dy, got), want_grad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_relu_adds_its_bias_in_the_relu_pass_with_numpys_bits(dtype):
+    """Dense(relu) adds the bias inside the relu's pass: the same values as NumPy's ``z + b`` then
+    relu, including NaN, infinities and -0 (which become +0)."""
+    z = np.array([[-1.0, -0.0, 0.0, 2.5, np.nan, np.inf, -np.inf, 1e-45],
+                  [3.0, 0.5, -0.0, -2.5, 1.0, -np.inf, np.inf, -1e-45]], dtype)
+    bias = np.array([1.0, 0.0, -0.0, -2.5, 1.0, np.inf, np.inf, 0.0], dtype)
+    with np.errstate(invalid="ignore"):  # inf + -inf
+        want = np.fmax(z + bias, 0) + 0
+    got = z.copy()
+    kernels.bias_relu_in_place(got, bias)
+    np.testing.assert_array_equal(got, want)
+    assert not np.signbit(got).any()
+    x = np.array([[-1.0, -0.0, 0.0, 2.5, 1e-45, 3.0, -2.0, 0.5]], dtype)  # finite: the product mixes entries
+    bias = np.array([1.0, 0.0, -0.0, -2.5, 0.0, -3.0, 1.0, -0.25], dtype)
+    dense = layers.Dense(8, activation="relu", dtype=np.dtype(dtype).name)
+    dense(x)
+    dense.kernel.assign(np.eye(8, dtype=dtype))
+    dense.bias.assign(bias)
+    want = np.fmax(x @ np.eye(8, dtype=dtype) + bias, 0) + 0
+    for got in (dense.call(x), dense.forward(x)[0]):
+        np.testing.assert_array_equal(got, want)
+        assert not np.signbit(got).any()
 
 
 @pytest.mark.parametrize("strides,dilation", [((1, 1), (1, 1)), ((2, 1), (1, 1)), ((1, 1), (2, 3))])
