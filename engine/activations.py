@@ -462,16 +462,16 @@ class Activation:
         added in the same pass. The same bits as :meth:`forward`."""
         if self._add_bias_owned(z, bias):
             kernels.bias_relu_in_place(z, bias)
-            return z, lambda dy: kernels.relu_grad(dy, z) if kernels.fusable(dy, z) else dy * (z > 0)
-        if getattr(self, "_forward", None) is not _relu_forward or self.kwargs:
+        elif getattr(self, "_forward", None) is not _relu_forward or self.kwargs:
             return self.forward(z)
-        if kernels.fusable(z):
+        elif kernels.fusable(z):
             kernels.relu_in_place(z)
-            return z, lambda dy: kernels.relu_grad(dy, z) if kernels.fusable(dy, z) else dy * (z > 0)
-        xp = _xp(z)
-        xp.fmax(z, 0, out=z)
-        z += 0
-        return z, lambda dy: dy * (z > 0)
+        else:
+            xp = _xp(z)
+            xp.fmax(z, 0, out=z)
+            z += 0
+            return z, lambda dy: dy * (z > 0)
+        return z, lambda dy: kernels.relu_grad(dy, z) if kernels.fusable(dy, z) else dy * (z > 0)
 
     def get_config(self) -> dict:
         return dict(self.kwargs)

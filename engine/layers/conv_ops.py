@@ -189,7 +189,8 @@ def add_bias(z, bias):
 
 
 def channel_sums(dz):
-    """Sum of ``dz`` (..., F) over all axes but the last, as one matrix-vector product."""
+    """Sum of ``dz`` (..., F) over all axes but the last, as one product ``ones (1, rows) @ dz (rows, F)``
+    (through :func:`engine.gemm.matmul`, so that oneMKL takes it where it takes the others)."""
     xp = backend.array_module(dz)
     d2 = dz.reshape(-1, dz.shape[-1])
     return gemm.matmul(xp.ones((1, d2.shape[0]), dz.dtype), d2)[0]
