@@ -9,8 +9,8 @@ exp / sigmoid / tanh are written so that LLVM vectorises them (a C library call 
 not vectorise: a float64 LSTM predicted 2.5x slower with them): Cephes's exp with range
 reduction, a polynomial for float32 and its rational approximation for float64, tanh through
 expm1. float32: within 3 (exp, tanh) or 4 (sigmoid) ulp of NumPy's and 1 (exp) or 2 (tanh) ulp
-of the exact value; float64: within 2 ulp of NumPy's; both with NumPy's results for NaN,
-infinities, signed zeros and subnormal results. No fast-math and no fused multiply-add
+of the exact value; float64: within 2 (exp), 3 (sigmoid) or 4 (tanh) ulp of the exact value and
+of NumPy's; both with NumPy's results for NaN, infinities, signed zeros and subnormal results. No fast-math and no fused multiply-add
 contraction: the results are the same bits on every run.
 """
 from __future__ import annotations
