@@ -430,13 +430,17 @@ class Activation:
     def __call__(self, x):
         return self.forward(x)[0]
 
+    @property
+    def is_plain_relu(self) -> bool:
+        """Whether this is a relu with its default arguments, the one the compiled passes compute."""
+        return getattr(self, "_forward", None) is _relu_forward and not self.kwargs
+
     def _add_bias_owned(self, z, bias):
         """``z += bias`` (None: nothing) unless a relu with its default arguments will add it in its
         own pass (NumPy float32 / float64 ``z`` and ``bias``); whether the relu is to add it."""
         if bias is None:
             return False
-        if (getattr(self, "_forward", None) is _relu_forward and not self.kwargs
-                and kernels.fusable(z) and kernels.fusable(bias) and bias.dtype == z.dtype
+        if (self.is_plain_relu and kernels.fusable(z) and kernels.fusable(bias) and bias.dtype == z.dtype
                 and z.shape[-1:] == bias.shape):
             return True
         z += bias
@@ -462,7 +466,7 @@ class Activation:
         added in the same pass. The same bits as :meth:`forward`."""
         if self._add_bias_owned(z, bias):
             kernels.bias_relu_in_place(z, bias)
-        elif getattr(self, "_forward", None) is not _relu_forward or self.kwargs:
+        elif not self.is_plain_relu:
             return self.forward(z)
         elif kernels.fusable(z):
             kernels.relu_in_place(z)

@@ -27,6 +27,7 @@ import contextlib
 import ctypes
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -75,11 +76,12 @@ def openblas_on_caller() -> Iterator[None]:
     """Where MKL takes the large products, OpenBLAS (NumPy's and SciPy's) runs every product on the
     calling thread within the block, so that its workers do not spin beside MKL's; the thread counts
     are restored after it. Without MKL, nothing changes. OpenBLAS's pthreads builds take a thread count
-    only from the process's main thread (measured with NumPy's 0.3.31): in another thread the block
-    changes nothing, and OpenBLAS keeps threading products above its own size threshold there."""
+    only from the process's main thread (measured with NumPy's 0.3.31), so in another thread (the
+    API's predict) the block does nothing, and OpenBLAS keeps threading products above its own size
+    threshold there."""
     global _openblas
-    if _MKL is None:
-        yield
+    if _MKL is None or threading.current_thread() is not threading.main_thread():
+        yield  # no MKL to make room for, or a thread whose thread count OpenBLAS would not take
         return
     if _openblas is None:
         import scipy.linalg.cython_blas  # noqa: F401 - SciPy's OpenBLAS (numba's np.dot) is loaded before the lookup

@@ -73,13 +73,6 @@ def _exp_nonpositive_f32(x):
 
 
 @numba.njit(**_JIT)
-def _sigmoid_f32(x):
-    e = _exp_nonpositive_f32(-abs(x))
-    s = _ONE / (e + _ONE)
-    return s if x >= 0 else e * s
-
-
-@numba.njit(**_JIT)
 def _tanh_f32(x):
     """tanh(|x|) = m / (m + 2) with m = expm1(2|x|) = 2^k q + (2^k - 1), q = p - 1 from the
     polynomial: all terms are >= 0, so nothing cancels near 0 and one formula covers every x."""
@@ -146,13 +139,6 @@ def _exp_nonpositive_f64(x):
 
 
 @numba.njit(**_JIT)
-def _sigmoid_f64(x):
-    e = _exp_nonpositive_f64(-abs(x))
-    s = _D_ONE / (e + _D_ONE)
-    return s if x >= 0 else e * s
-
-
-@numba.njit(**_JIT)
 def _tanh_f64(x):
     """tanh(|x|) = m / (m + 2) with m = expm1(2|x|) = 2^k q + (2^k - 1), as for float32."""
     a = abs(x)
@@ -192,9 +178,13 @@ def _sigmoid(x):
 
 @overload(_sigmoid, jit_options=_JIT)
 def _sigmoid_impl(x):
-    if x == types.float32:
-        return lambda x: _sigmoid_f32(x)
-    return lambda x: _sigmoid_f64(x)
+    exp_nonpositive, one = (_exp_nonpositive_f32, _ONE) if x == types.float32 else (_exp_nonpositive_f64, _D_ONE)
+
+    def sigmoid(x):
+        e = exp_nonpositive(-abs(x))
+        s = one / (e + one)
+        return s if x >= 0 else e * s
+    return sigmoid
 
 
 @numba.njit(**_JIT)

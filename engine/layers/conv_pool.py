@@ -19,10 +19,6 @@ from engine.layers.convolutional import Conv2D, _Conv
 from engine.layers.pooling import MaxPooling2D
 
 
-def _is_plain_relu(activation):
-    return type(activation) is activations.Activation and activation.name == "relu" and not activation.kwargs
-
-
 def pairs(first, second) -> bool:
     """Whether ``first`` then ``second`` can be planned as one :class:`ConvPool` step."""
     return (isinstance(first, Conv2D) and type(first)._conv_forward is _Conv._conv_forward
@@ -58,7 +54,7 @@ class ConvPool:
     def _geometry(self, x):
         """``(pads, (oh, ow) computed, pooled (ph, pw))`` when the fused path applies to ``x``, else None."""
         conv, pool = self.conv, self.pool
-        if not (conv.built and conv.groups == 1 and _is_plain_relu(conv.activation)
+        if not (conv.built and conv.groups == 1 and type(conv.activation) is activations.Activation and conv.activation.is_plain_relu
                 and conv.activity_regularizer is None and pool.activity_regularizer is None
                 and conv.data_format == "channels_last" and pool.data_format == "channels_last"
                 and pool.padding == "valid" and pool.strides[0] >= pool.pool_size[0]

@@ -62,9 +62,14 @@ def _rec_backward(dz, h, kernel, masks, units, gates, d_kernel):
 _IFOC = (0, 1, 3, 2)  # Keras's gate blocks i, f, c, o taken to i, f, o, c (the reorder is its own inverse)
 
 
-def _ifoc_columns(units):
-    """Column order taking Keras's i, f, c, o gate blocks to i, f, o, c."""
-    return np.concatenate([np.arange(g * units, (g + 1) * units) for g in _IFOC])
+def _keras_columns(blocks):
+    """The inverse of :func:`_gate_blocks`: (4, rows, units) blocks of gates i, f, o, c -> Keras's
+    (rows, 4 units) columns i, f, c, o, in one copy."""
+    units = blocks.shape[2]
+    weights = np.empty((blocks.shape[1], 4 * units), blocks.dtype)
+    for block, gate in zip(blocks, _IFOC):
+        weights[:, gate * units:(gate + 1) * units] = block
+    return weights
 
 
 def _gate_blocks(weights, units):
@@ -469,7 +474,6 @@ class LSTM(_RNN):
         gradients summed over the ranges in order."""
         n, steps, f_in = x.shape
         u, dtype = self.units, x.dtype
-        cols = _ifoc_columns(u)
         kb, rec_blocks = _gate_blocks(self.kernel.value, u), _gate_blocks(self.recurrent_kernel.value, u)
         b = np.zeros((4, u), dtype) if self.bias is None else _gate_blocks(self.bias.value.reshape(1, -1), u)[:, 0]
         x = x[:, ::-1] if self.go_backwards else x
@@ -509,10 +513,10 @@ class LSTM(_RNN):
                 dkb += more_dkb
                 drk += more_drk
                 db += more_db
-            self.kernel.add_grad(np.ascontiguousarray(dkb.transpose(1, 0, 2).reshape(f_in, 4 * u)[:, cols]))
-            self.recurrent_kernel.add_grad(np.ascontiguousarray(drk.transpose(1, 0, 2).reshape(u, 4 * u)[:, cols]))
+            self.kernel.add_grad(_keras_columns(dkb))
+            self.recurrent_kernel.add_grad(_keras_columns(drk))
             if self.bias is not None:
-                self.bias.add_grad(db.reshape(4 * u)[cols])
+                self.bias.add_grad(_keras_columns(db[:, None, :])[0])
             dx = None
             if need_input_grad:
                 dx = np.concatenate([(g[0][::-1] if self.go_backwards else g[0]).transpose(1, 0, 2) for g in grads])

@@ -12,7 +12,10 @@ def _numpy_sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
 
 
-_WIDER = {np.float32: np.float64, np.float64: np.longdouble}  # where the exact values are computed
+# Where the exact values are computed: float64's in x86's 80-bit long double; on a CPU whose long
+# double is float64 itself the "exact" values are NumPy's, and the tests compare with those.
+_WIDER = {np.float32: np.float64, np.float64: np.longdouble}
+_EXACT_FLOAT64 = np.finfo(np.longdouble).nmant >= 63
 _BITS = {np.float32: (np.int32, 0x7FFFFFFF), np.float64: (np.int64, 0x7FFFFFFFFFFFFFFF)}
 
 
@@ -49,14 +52,8 @@ MAX_ULP = {(np.float32, "exp"): 3, (np.float32, "sigmoid"): 4, (np.float32, "tan
 CASES = [pytest.param(dtype, *f, id=f"{dtype.__name__}-{f[0]}") for dtype in (np.float32, np.float64) for f in FUNCTIONS]
 
 
-def _skip_without_exact_values(dtype):
-    if dtype == np.float64 and np.finfo(np.longdouble).nmant < 63:
-        pytest.skip("float64's exact values need x86's 80-bit long double")
-
-
 @pytest.mark.parametrize("dtype, name, ours, numpy_f", CASES)
 def test_functions_are_within_a_few_ulp_of_numpy_and_of_the_exact_value(dtype, name, ours, numpy_f):
-    _skip_without_exact_values(dtype)
     x, max_ulp = _many(dtype), MAX_ULP[dtype, name]
     with np.errstate(all="ignore"):
         want = numpy_f(x)
@@ -83,11 +80,11 @@ def test_special_values_as_numpy(dtype, name, ours, numpy_f):
 
 @pytest.mark.parametrize("dtype, low, high", [(np.float32, -103.9, -87.4), (np.float64, -745.1, -708.0)])
 def test_subnormal_exp_results_round_once(dtype, low, high):
-    _skip_without_exact_values(dtype)
     x = np.linspace(low, high, 20001, dtype=dtype)
     with np.errstate(under="ignore"):
         exact = np.exp(x.astype(_WIDER[dtype])).astype(dtype)
-    assert _ulps(rk.exp(x), exact, dtype).max() <= 1
+    # Against NumPy's own float64 exp (no wider type), NumPy's rounding adds up to one more ulp.
+    assert _ulps(rk.exp(x), exact, dtype).max() <= (1 if dtype == np.float32 or _EXACT_FLOAT64 else 2)
 
 
 def test_backward_flushes_subnormal_gradients_and_keeps_nan():
