@@ -53,12 +53,21 @@ _TEST_BATCH_HOOKS = ("on_test_batch_begin", "on_test_batch_end")
 _PREDICT_BATCH_HOOKS = ("on_predict_batch_begin", "on_predict_batch_end")
 
 
-def uses_batch_hooks(callbacks, hooks) -> bool:
-    """Whether any callback defines (or was given, as LambdaCallback is) one of ``hooks``.
+def may_change_weights(callbacks, hooks) -> bool:
+    """Whether code that may assign a weight runs between the batches: a batch hook of any callback
+    but the progress bar's."""
+    return uses_batch_hooks(callbacks, hooks, besides=(callbacks_module.ProgbarLogger,))
+
+
+def uses_batch_hooks(callbacks, hooks, besides=()) -> bool:
+    """Whether any callback defines (or was given, as LambdaCallback is) one of ``hooks``; callbacks
+    whose exact type is in ``besides`` are not counted.
 
     When none does, the batch hooks are no-ops and the loops skip them and the per-batch logs.
     """
     for cb in callbacks:
+        if type(cb) in besides:
+            continue
         for hook in hooks:
             if getattr(getattr(cb, hook), "__func__", None) is not getattr(callbacks_module.Callback, hook):
                 return True
@@ -348,7 +357,7 @@ class Trainer:
         cbs.on_test_begin()
         batch_hooks = uses_batch_hooks(cbs, _TEST_BATCH_HOOKS)
         plan = StepPlan(self)
-        with adapter.epoch() as batches:
+        with adapter.epoch() as batches, gemm.packed_weights(not may_change_weights(cbs, _TEST_BATCH_HOOKS)):
             for step, (xs, ys, sws) in enumerate(batches):
                 if batch_hooks:
                     cbs.on_test_batch_begin(step)
@@ -399,7 +408,8 @@ class Trainer:
         dtypes = [t.dtype for t in self.inputs]
         layers = self._all_layers()
         try:
-            with gemm.openblas_on_caller(), adapter.epoch() as batches:
+            packed = not may_change_weights(cbs, _PREDICT_BATCH_HOOKS)
+            with gemm.openblas_on_caller(), adapter.epoch() as batches, gemm.packed_weights(packed):
                 for step, (xs, _, _) in enumerate(batches):
                     if batch_hooks:
                         cbs.on_predict_batch_begin(step)

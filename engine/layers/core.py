@@ -58,7 +58,7 @@ class Dense(Layer):
 
     def call(self, inputs, training=False, mask=None):
         self._check_input(inputs)
-        z = gemm.matmul(inputs, self.kernel.value)
+        z = gemm.matmul(inputs, self.kernel.value, b_is_weight=True)
         return self.activation.call_owned(z, None if self.bias is None else self.bias.value)
 
     def forward(self, inputs, training=False, mask=None, need_input_grad=True):

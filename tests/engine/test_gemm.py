@@ -144,3 +144,76 @@ def test_fit_and_predict_hold_openblas_at_one_thread_beside_mkl_and_give_the_thr
         model.predict(x, batch_size=32, callbacks=[Record()])
         assert _openblas_threads() == before == [2]  # the caller's own products get their threads back
     assert seen and all(s == ([1] if MKL_TAKES_PRODUCTS else [2]) for s in seen)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("b_transposed", [False, True])
+def test_packed_weights_give_the_product_whatever_the_batch_sizes(dtype, b_transposed):
+    a, w = _operands(dtype, False, b_transposed, k=784)  # one row times w: 401408 multiply-adds, MKL's
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    with gemm.packed_weights():
+        small = gemm.matmul(a[:1], w, b_is_weight=True)  # packed here, by a batch of one row
+        full = gemm.matmul(a, w, b_is_weight=True)
+    with gemm.packed_weights():
+        full_first = gemm.matmul(a, w, b_is_weight=True)  # packed here, by a batch of 128
+        small_after = gemm.matmul(a[:1], w, b_is_weight=True)
+    np.testing.assert_allclose(full, np.matmul(a, w), rtol=rtol, atol=rtol * np.abs(full).max())
+    np.testing.assert_allclose(small, np.matmul(a[:1], w), rtol=rtol, atol=rtol * np.abs(full).max())
+    # a batch's result does not depend on which batch came first
+    np.testing.assert_array_equal(full, full_first)
+    np.testing.assert_array_equal(small, small_after)
+
+
+def _dense_model():
+    from engine import Sequential, layers, set_random_seed
+
+    set_random_seed(3)
+    model = Sequential([layers.Input((784,)), layers.Dense(512, activation="relu"), layers.Dense(4)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_predict_gives_each_batch_the_same_bits_whatever_batches_came_before():
+    model = _dense_model()
+    x = np.random.default_rng(0).random((129, 784), dtype=np.float32)
+
+    def batches(sizes):
+        start = 0
+        for size in sizes:
+            yield x[start:start + size]
+            start += size
+
+    small_first = model.predict(batches([1, 128]), steps=2, verbose=0)
+    large_first = model.predict(batches([128, 1]), steps=2, verbose=0)
+    np.testing.assert_array_equal(small_first[1:], model.predict(x[1:], batch_size=128, verbose=0))
+    np.testing.assert_array_equal(large_first[:128], model.predict(x[:128], batch_size=128, verbose=0))
+    np.testing.assert_allclose(small_first, large_first, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(model.predict(x, batch_size=64, verbose=0), model.predict(x, batch_size=64, verbose=0))
+
+
+def test_weights_a_callback_assigns_during_predict_and_evaluate_take_effect_at_the_next_batch():
+    from engine import callbacks
+
+    model = _dense_model()
+    x = np.random.default_rng(0).random((256, 784), dtype=np.float32)
+    dense = model.layers[0]
+
+    class ZeroFirstLayer(callbacks.Callback):
+        def on_predict_batch_end(self, batch, logs=None):
+            dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.on_predict_batch_end(batch)
+
+    saved = model.get_weights()
+    out = model.predict(x, batch_size=128, verbose=0, callbacks=[ZeroFirstLayer()])
+    bias = model.layers[1].get_weights()[1]
+    assert not np.allclose(out[:128], bias)
+    np.testing.assert_allclose(out[128:], np.broadcast_to(bias, (128, 4)), rtol=1e-6)  # relu(0) @ w + b
+
+    model.set_weights(saved)
+    y = model.predict(x, batch_size=128, verbose=0)
+    # the first batch is exact; the second, predicted with the first layer zeroed, is off by y[128:] - bias
+    loss = model.evaluate(x, y, batch_size=128, verbose=0, callbacks=[ZeroFirstLayer()])
+    expected = float(np.mean((y[128:] - bias) ** 2)) / 2
+    assert loss == pytest.approx(expected, rel=1e-4)
