@@ -18,9 +18,10 @@ NumPy.
 
 Within :func:`packed_weights` (a ``predict`` or ``evaluate`` loop, where no weight changes), a
 product whose right operand is a layer's weight multiplies with oneMKL's packed copy of it
-(``cblas_?gemm_pack`` once, ``cblas_?gemm_compute`` per batch) instead of repacking it on every
-call: mlp's 784 x 512 kernel at batch 128 takes 638 instead of 832 us a product on 2 threads (a
-packed product differs from the unpacked one in the last bits, and gives the same bits on every run).
+(``cblas_?gemm_pack`` once per batch size, ``cblas_?gemm_compute`` per batch) instead of repacking
+it on every call: mlp's 784 x 512 kernel at batch 128 takes 638 instead of 832 us a product on 2
+threads, and no shape measured lost more than the noise (bench/README.md). A packed product differs
+from the unpacked one in the last bits; its bits depend only on its operands, on every run.
 
 :func:`matmul` takes 2-D arrays ``a`` (m, k) and ``b`` (k, n), each with unit stride along one of its
 axes (a C- or Fortran-ordered matrix, or rows or columns sliced out of one), and returns ``a @ b``
@@ -45,9 +46,12 @@ import numpy as np
 OPENBLAS_ONE_THREAD_MACS = 1 << 18
 
 _ROW_MAJOR, _NO_TRANS, _TRANS, _PACKED, _B_MATRIX = 101, 111, 112, 151, 162
-# Every weight is packed as for this many rows: a copy packed for a few rows (MKL's vector path) is
-# laid out differently, and a product's bits would then depend on which batch came first.
-_PACK_ROWS = 256
+# A weight is packed for the row count of the product (oneMKL lays a copy out, and splits the work
+# between threads, by it: a copy packed for 256 rows multiplied 32 to 128 rows by a (1600, 128) or
+# (512, 256) weight 1.2 to 1.8 times slower than unpacked, and one packed for a row gives other bits),
+# for at most this many row counts per loop (a batch size and the last batch's); other row
+# counts are multiplied unpacked.
+_PACKS_PER_WEIGHT = 2
 
 
 def _declare(lib, name, restype, argtypes) -> None:
@@ -82,7 +86,7 @@ _MKL = _load_mkl()
 _GEMMS = {} if _MKL is None else {
     np.dtype(dtype): tuple(getattr(_MKL, f"cblas_{t}gemm{suffix}") for suffix in ("", "_pack_get_size", "_pack", "_compute"))
     for t, dtype in (("s", np.float32), ("d", np.float64))}
-# id(weight) -> (weight, its packed copy) within packed_weights(); None outside it
+# id(weight) -> (weight, {rows: its packed copy}) within packed_weights(); None outside it
 _PACKS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("fitq_packed_weights", default=None)
 _openblas = None  # threadpoolctl's controller of the OpenBLAS libraries loaded, once needed
 
@@ -170,9 +174,15 @@ def matmul(a, b, out=None, b_is_weight=False):
         return out
     held = packs.get(id(b))
     if held is None or held[0] is not b:
-        packed = np.empty(-(-mkl[1](_B_MATRIX, _PACK_ROWS, n, k) // b.itemsize), b.dtype)
-        mkl[2](_ROW_MAJOR, _B_MATRIX, op_b[0], _PACK_ROWS, n, k, 1.0, b.ctypes.data, op_b[1], packed.ctypes.data)
-        packs[id(b)] = held = (b, packed)
-    mkl[3](_ROW_MAJOR, op_a[0], _PACKED, m, n, k, a.ctypes.data, op_a[1], held[1].ctypes.data, max(1, n),
-           0.0, out.ctypes.data, max(1, n))
+        packs[id(b)] = held = (b, {})
+    packed = held[1].get(m)
+    if packed is None and len(held[1]) < _PACKS_PER_WEIGHT:
+        held[1][m] = packed = np.empty(-(-mkl[1](_B_MATRIX, m, n, k) // b.itemsize), b.dtype)
+        mkl[2](_ROW_MAJOR, _B_MATRIX, op_b[0], m, n, k, 1.0, b.ctypes.data, op_b[1], packed.ctypes.data)
+    if packed is None:
+        mkl[0](_ROW_MAJOR, op_a[0], op_b[0], m, n, k, 1.0, a.ctypes.data, op_a[1], b.ctypes.data, op_b[1],
+               0.0, out.ctypes.data, max(1, n))
+    else:
+        mkl[3](_ROW_MAJOR, op_a[0], _PACKED, m, n, k, a.ctypes.data, op_a[1], packed.ctypes.data, max(1, n),
+               0.0, out.ctypes.data, max(1, n))
     return out

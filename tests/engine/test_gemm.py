@@ -157,6 +157,8 @@ def test_packed_weights_give_the_product_whatever_the_batch_sizes(dtype, b_trans
     with gemm.packed_weights():
         full_first = gemm.matmul(a, w, b_is_weight=True)  # packed here, by a batch of 128
         small_after = gemm.matmul(a[:1], w, b_is_weight=True)
+        third_size = gemm.matmul(a[:64], w, b_is_weight=True)  # beyond two row counts: unpacked
+    np.testing.assert_array_equal(third_size, gemm.matmul(a[:64], w))
     np.testing.assert_allclose(full, np.matmul(a, w), rtol=rtol, atol=rtol * np.abs(full).max())
     np.testing.assert_allclose(small, np.matmul(a[:1], w), rtol=rtol, atol=rtol * np.abs(full).max())
     # a batch's result does not depend on which batch came first
