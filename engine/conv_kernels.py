@@ -19,11 +19,25 @@ from engine.kernels import _JIT
 @numba.njit(**_JIT)
 def bias_relu_pool(z, bias, pool_h, pool_w, stride_h, stride_w, y, first):
     """Pools ``relu(z + bias)`` of ``z`` (N, oh, ow, F) into ``y`` (N, ph, pw, F) and ``first`` (uint8,
-    same shape); an empty ``bias`` adds nothing. The sum and the relu are the bias and relu layers'
-    (NaN and -0 become +0), so the window maximum and its first position are the max pool's."""
+    same shape; empty (0, ...) for inference, which then skips the positions: a loop LLVM vectorises,
+    1.1-1.3x faster); an empty ``bias`` adds nothing. The sum and the relu are the bias and relu
+    layers' (NaN and -0 become +0), so the window maximum and its first position are the max pool's."""
     n, ph, pw, f = y.shape
     zero = z.dtype.type(0)
     with_bias = bias.shape[0] > 0
+    if first.shape[0] == 0:
+        for b in range(n):
+            for r in range(ph):
+                best = y[b, r]  # (pw, F)
+                best[:] = zero  # the relu's floor: max(relu(v)) over a window is max(0, v...)
+                for i in range(pool_h):
+                    row = z[b, r * stride_h + i]  # (ow, F)
+                    for j in range(pool_w):
+                        for q in range(pw):
+                            for ch in range(f):
+                                v = row[q * stride_w + j, ch] + bias[ch] if with_bias else row[q * stride_w + j, ch]
+                                best[q, ch] = v if v > best[q, ch] else best[q, ch]
+        return
     for b in range(n):
         for r in range(ph):
             best, hit = y[b, r], first[b, r]  # (pw, F)

@@ -87,7 +87,7 @@ class ConvPool:
         strides, dilation = conv.strides, conv.dilation_rate
         window = pool.pool_size + pool.strides
         y = np.empty((n,) + pooled + (f,), kernel.dtype)
-        first = np.empty(y.shape, np.uint8)
+        first = np.empty(y.shape if need_backprop else (0,) + y.shape[1:], np.uint8)  # the backward pass's
 
         def epilogue(lo, hi, z):
             conv_kernels.bias_relu_pool(z.reshape((hi - lo,) + out_hw + (f,)), bias, *window, y[lo:hi], first[lo:hi])

@@ -38,6 +38,10 @@ def test_kernels_give_the_bits_of_the_bias_relu_and_pool_layers(dtype, pool, str
     np.testing.assert_array_equal(y, want_y)
     np.testing.assert_array_equal(first, want_first)
     assert not np.signbit(y).any()
+    inferred = np.full_like(want_y, 7.0)  # inference: no positions kept
+    conv_kernels.bias_relu_pool(z, bias, *pool, *strides, inferred, np.empty((0,) + want_first.shape[1:], np.uint8))
+    np.testing.assert_array_equal(inferred, want_y)
+    assert not np.signbit(inferred).any()
 
     dy = rng.standard_normal(y.shape).astype(dtype)
     dy[0, 0, 0, 0] = np.nan
