@@ -16,7 +16,7 @@ with its conditional numerical reproducibility set to ``AUTO`` (``MKL_CBWR``), s
 the same bits from run to run at a given thread count. ``FITQ_GEMM=numpy`` keeps every product with
 NumPy.
 
-Within :func:`packed_weights` (a ``predict`` or ``evaluate`` loop, where no weight changes), a
+Within :func:`engine.weight_copies.held_for_loop` (a ``predict`` or ``evaluate`` loop), a
 product whose right operand is a layer's weight multiplies with oneMKL's packed copy of it
 (``cblas_?gemm_pack`` once per batch size, ``cblas_?gemm_compute`` per batch) instead of repacking
 it on every call: mlp's 784 x 512 kernel at batch 128 takes 638 instead of 832 us a product on 2
@@ -31,7 +31,6 @@ batched products) goes to ``a @ b`` unchanged.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import ctypes
 import os
 import sys
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from engine import weight_copies
 
 # OpenBLAS runs a product of at most this many multiply-adds on the calling thread (its
 # SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD); larger ones wake its workers, so they go to MKL.
@@ -86,8 +87,6 @@ _MKL = _load_mkl()
 _GEMMS = {} if _MKL is None else {
     np.dtype(dtype): tuple(getattr(_MKL, f"cblas_{t}gemm{suffix}") for suffix in ("", "_pack_get_size", "_pack", "_compute"))
     for t, dtype in (("s", np.float32), ("d", np.float64))}
-# id(weight) -> (weight, {rows: its packed copy}) within packed_weights(); None outside it
-_PACKS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("fitq_packed_weights", default=None)
 _openblas = None  # threadpoolctl's controller of the OpenBLAS libraries loaded, once needed
 
 
@@ -117,23 +116,6 @@ def openblas_on_caller() -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def packed_weights(active: bool = True) -> Iterator[None]:
-    """Within it, :func:`matmul` with ``b_is_weight`` packs each weight once and multiplies with the
-    packed copy where MKL takes the product. Only for loops in which no weight changes: with
-    ``active`` False (callbacks run between the batches, and may assign weights) nothing changes."""
-    if not active or _MKL is None:
-        yield
-        return
-    packs = {}
-    token = _PACKS.set(packs)
-    try:
-        yield
-    finally:
-        packs.clear()
-        _PACKS.reset(token)
-
-
 def _operand(x):
     """(transpose flag, leading dimension) of a 2-D operand, or None for a layout GEMM cannot read."""
     if x.flags.c_contiguous:
@@ -152,7 +134,7 @@ def matmul(a, b, out=None, b_is_weight=False):
     """``a @ b`` for 2-D ``a`` (m, k) and ``b`` (k, n); ``out`` (m, n), C-contiguous, receives it when given.
 
     ``b_is_weight``: ``b`` is a layer's weight array itself (the same object on every call, not a view
-    made for the call), which :func:`packed_weights` may pack once for the loop."""
+    made for the call), which :func:`engine.weight_copies.held_for_loop` lets MKL pack once a loop."""
     mkl = _GEMMS.get(getattr(a, "dtype", None))
     if (mkl is None or type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
             or a.dtype != b.dtype or a.shape[1] != b.shape[0]
@@ -167,18 +149,14 @@ def matmul(a, b, out=None, b_is_weight=False):
     n = b.shape[1]
     if out is None:
         out = np.empty((m, n), a.dtype)
-    packs = _PACKS.get() if b_is_weight else None
-    if packs is None:
-        mkl[0](_ROW_MAJOR, op_a[0], op_b[0], m, n, k, 1.0, a.ctypes.data, op_a[1], b.ctypes.data, op_b[1],
-               0.0, out.ctypes.data, max(1, n))
-        return out
-    held = packs.get(id(b))
-    if held is None or held[0] is not b:
-        packs[id(b)] = held = (b, {})
-    packed = held[1].get(m)
-    if packed is None and len(held[1]) < _PACKS_PER_WEIGHT:
-        held[1][m] = packed = np.empty(-(-mkl[1](_B_MATRIX, m, n, k) // b.itemsize), b.dtype)
-        mkl[2](_ROW_MAJOR, _B_MATRIX, op_b[0], m, n, k, 1.0, b.ctypes.data, op_b[1], packed.ctypes.data)
+    packed = None
+    if b_is_weight and weight_copies.holding():
+        def pack():
+            copy = np.empty(-(-mkl[1](_B_MATRIX, m, n, k) // b.itemsize), b.dtype)
+            mkl[2](_ROW_MAJOR, _B_MATRIX, op_b[0], m, n, k, 1.0, b.ctypes.data, op_b[1], copy.ctypes.data)
+            return copy
+
+        packed = weight_copies.copy(b, ("mkl packed", m), pack, most=_PACKS_PER_WEIGHT)
     if packed is None:
         mkl[0](_ROW_MAJOR, op_a[0], op_b[0], m, n, k, 1.0, a.ctypes.data, op_a[1], b.ctypes.data, op_b[1],
                0.0, out.ctypes.data, max(1, n))

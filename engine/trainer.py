@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import backend, gemm
+from engine import backend, gemm, weight_copies
 from engine import callbacks as callbacks_module
 from engine import metrics as metrics_module
 from engine import optimizers as optimizers_module
@@ -357,7 +357,7 @@ class Trainer:
         cbs.on_test_begin()
         batch_hooks = uses_batch_hooks(cbs, _TEST_BATCH_HOOKS)
         plan = StepPlan(self)
-        with adapter.epoch() as batches, gemm.packed_weights(not may_change_weights(cbs, _TEST_BATCH_HOOKS)):
+        with adapter.epoch() as batches, weight_copies.held_for_loop(not may_change_weights(cbs, _TEST_BATCH_HOOKS)):
             for step, (xs, ys, sws) in enumerate(batches):
                 if batch_hooks:
                     cbs.on_test_batch_begin(step)
@@ -408,8 +408,8 @@ class Trainer:
         dtypes = [t.dtype for t in self.inputs]
         layers = self._all_layers()
         try:
-            packed = not may_change_weights(cbs, _PREDICT_BATCH_HOOKS)
-            with gemm.openblas_on_caller(), adapter.epoch() as batches, gemm.packed_weights(packed):
+            held = not may_change_weights(cbs, _PREDICT_BATCH_HOOKS)
+            with gemm.openblas_on_caller(), adapter.epoch() as batches, weight_copies.held_for_loop(held):
                 for step, (xs, _, _) in enumerate(batches):
                     if batch_hooks:
                         cbs.on_predict_batch_begin(step)

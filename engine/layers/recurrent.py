@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import activations, backend, constraints, gemm, initializers, kernels, recurrent_kernels, regularizers
-from engine import threads
+from engine import threads, weight_copies
 from engine import random as engine_random
 from engine.layers.base import Layer
 from engine.saving.layer_registry import register
@@ -467,6 +467,11 @@ class LSTM(_RNN):
             return super().call(inputs, training=training, mask=mask)
         return self._fast_forward(x, given_states, False, False)[0]
 
+    def _gate_blocks_of(self, weight):
+        """:func:`_gate_blocks` of ``weight`` (the bias as one row), made once a predict / evaluate loop."""
+        return weight_copies.copy(weight.value, "lstm gate blocks",
+                                  lambda: _gate_blocks(weight.value.reshape(-1, 4 * self.units), self.units))
+
     def _fast_forward(self, x, given_states, need_backprop, need_input_grad):
         """:meth:`forward` on :func:`engine.recurrent_kernels.lstm_forward` (time-major, gate columns
         i, f, o, c); ``(outputs, backprop or None)``. Batches of 2 x ``_MIN_THREAD_ROWS`` rows or more
@@ -474,8 +479,8 @@ class LSTM(_RNN):
         gradients summed over the ranges in order."""
         n, steps, f_in = x.shape
         u, dtype = self.units, x.dtype
-        kb, rec_blocks = _gate_blocks(self.kernel.value, u), _gate_blocks(self.recurrent_kernel.value, u)
-        b = np.zeros((4, u), dtype) if self.bias is None else _gate_blocks(self.bias.value.reshape(1, -1), u)[:, 0]
+        kb, rec_blocks = self._gate_blocks_of(self.kernel), self._gate_blocks_of(self.recurrent_kernel)
+        b = np.zeros((4, u), dtype) if self.bias is None else self._gate_blocks_of(self.bias)[:, 0]
         x = x[:, ::-1] if self.go_backwards else x
         if given_states is None:
             h, c = np.zeros((n, u), dtype), np.zeros((n, u), dtype)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from engine import gemm
+from engine import gemm, weight_copies
 
 ROOT = Path(__file__).resolve().parents[2]
 BIG = (128, 300, 512)  # 19.7M multiply-adds: above gemm.OPENBLAS_ONE_THREAD_MACS
@@ -151,10 +151,10 @@ def test_fit_and_predict_hold_openblas_at_one_thread_beside_mkl_and_give_the_thr
 def test_packed_weights_give_the_product_whatever_the_batch_sizes(dtype, b_transposed):
     a, w = _operands(dtype, False, b_transposed, k=784)  # one row times w: 401408 multiply-adds, MKL's
     rtol = 1e-5 if dtype == "float32" else 1e-12
-    with gemm.packed_weights():
+    with weight_copies.held_for_loop():
         small = gemm.matmul(a[:1], w, b_is_weight=True)  # packed here, by a batch of one row
         full = gemm.matmul(a, w, b_is_weight=True)
-    with gemm.packed_weights():
+    with weight_copies.held_for_loop():
         full_first = gemm.matmul(a, w, b_is_weight=True)  # packed here, by a batch of 128
         small_after = gemm.matmul(a[:1], w, b_is_weight=True)
         third_size = gemm.matmul(a[:64], w, b_is_weight=True)  # beyond two row counts: unpacked
