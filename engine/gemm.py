@@ -21,7 +21,11 @@ product whose right operand is a layer's weight multiplies with oneMKL's packed 
 (``cblas_?gemm_pack`` once per batch size, ``cblas_?gemm_compute`` per batch) instead of repacking
 it on every call: mlp's 784 x 512 kernel at batch 128 takes 638 instead of 832 us a product on 2
 threads, and no shape measured lost more than the noise (bench/README.md). A packed product differs
-from the unpacked one in the last bits; its bits depend only on its operands, on every run.
+from the unpacked one in the last bits. A loop packs for its first two row counts (every loop over
+arrays has at most two: the batch size and the last batch's), so there a batch's bits depend only
+on its operands; a generator's batches of a third size or more are multiplied unpacked, and a
+batch of some size may then differ in the last bits with the order the sizes came in. The same
+batches in the same order give the same bits on every run.
 
 :func:`matmul` takes 2-D arrays ``a`` (m, k) and ``b`` (k, n), each with unit stride along one of its
 axes (a C- or Fortran-ordered matrix, or rows or columns sliced out of one), and returns ``a @ b``
