@@ -7,6 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     FITQ_DATA_DIR=/data
 
 WORKDIR /app
+# libgomp: numba's OpenMP threading layer, on which the engine's LSTM runs a batch's row ranges side by side.
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY worker ./worker

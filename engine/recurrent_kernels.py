@@ -363,3 +363,22 @@ def lstm_backward(gates, xs, h_prev, c_prev, tanh_c, kb_t, rk_t, dy, dh, dc, dz,
         np.dot(dz[0], rk_t[0], dh)
         for g in range(1, 4):
             _add_product(dz[g], rk_t[g], part_h, dh)
+
+
+# ------------------------------------------------------------ row ranges side by side
+# Each argument is a tuple with one item per row range of the batch (the weights repeated), as
+# the single-range loops take them; engine.threads.native_pool() says whether these may run.
+@numba.njit(parallel=True, **_JIT)
+def lstm_forward_ranges(xs, kb, b, rk, h, c, zx, zh, gates, h_prev, c_prev, tanh_c, y):
+    """:func:`lstm_forward` on each row range, side by side (numba ``prange``)."""
+    for r in numba.prange(len(xs)):
+        lstm_forward(xs[r], kb[r], b[r], rk[r], h[r], c[r], zx[r], zh[r], gates[r], h_prev[r], c_prev[r],
+                     tanh_c[r], y[r])
+
+
+@numba.njit(parallel=True, **_JIT)
+def lstm_backward_ranges(gates, xs, h_prev, c_prev, tanh_c, kb_t, rk_t, dy, dh, dc, dz, dxs, dkb, drk, db):
+    """:func:`lstm_backward` on each row range, side by side (numba ``prange``)."""
+    for r in numba.prange(len(xs)):
+        lstm_backward(gates[r], xs[r], h_prev[r], c_prev[r], tanh_c[r], kb_t[r], rk_t[r], dy[r], dh[r], dc[r],
+                      dz[r], dxs[r], dkb[r], drk[r], db[r])

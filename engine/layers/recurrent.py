@@ -97,23 +97,32 @@ class _LstmRows:
         self.gates = np.empty((steps if keep else 1, 4, n, u), dtype)
         self.h_prev, self.c_prev, self.tanh_c = (np.empty((kept, n, u), dtype) for _ in range(3))
         self.ys = np.empty((steps if sequences else 0, n, u), dtype)
+        self.zx, self.zh = np.empty((4, n, u), dtype), np.empty((4, n, u), dtype)  # the loops' scratch
+        self.grads = None
 
-    def forward(self, kb, b, rec_blocks):
-        n, u, dtype = self.h.shape[0], self.h.shape[1], self.xs.dtype
-        recurrent_kernels.lstm_forward(self.xs, kb, b, rec_blocks, self.h, self.c, np.empty((4, n, u), dtype),
-                                       np.empty((4, n, u), dtype), self.gates, self.h_prev, self.c_prev,
-                                       self.tanh_c, self.ys)
-        return self
+    def forward_args(self, kb, b, rec_blocks):
+        """:func:`engine.recurrent_kernels.lstm_forward`'s arguments."""
+        return (self.xs, kb, b, rec_blocks, self.h, self.c, self.zx, self.zh, self.gates, self.h_prev, self.c_prev,
+                self.tanh_c, self.ys)
 
-    def backward(self, kb_t, rk_t, dy_seq, dh, dc, need_input_grad):
-        """``(dxs (T, n, F) or (0, n, F), dkb, drk, db)``; ``dh`` and ``dc`` become the initial states' gradients."""
+    def backward_args(self, kb_t, rk_t, dy_seq, dh, dc, need_input_grad):
+        """:func:`engine.recurrent_kernels.lstm_backward`'s arguments; it leaves ``grads`` = ``(dxs
+        (T, n, F) or (0, n, F), dkb, drk, db)``, and ``dh`` and ``dc`` the initial states' gradients."""
         steps, n, f_in = self.xs.shape
         u, dtype = self.h.shape[1], self.xs.dtype
-        dxs = np.empty((steps if need_input_grad else 0, n, f_in), dtype)
-        dkb, drk, db = np.zeros((4, f_in, u), dtype), np.zeros((4, u, u), dtype), np.zeros((4, u), dtype)
-        recurrent_kernels.lstm_backward(self.gates, self.xs, self.h_prev, self.c_prev, self.tanh_c, kb_t, rk_t,
-                                        dy_seq, dh, dc, np.empty((4, n, u), dtype), dxs, dkb, drk, db)
-        return dxs, dkb, drk, db
+        self.grads = (np.empty((steps if need_input_grad else 0, n, f_in), dtype), np.zeros((4, f_in, u), dtype),
+                      np.zeros((4, u, u), dtype), np.zeros((4, u), dtype))
+        return (self.gates, self.xs, self.h_prev, self.c_prev, self.tanh_c, kb_t, rk_t, dy_seq, dh, dc, self.zx,
+                *self.grads)
+
+
+def _side_by_side(kernel, ranges_kernel, calls):
+    """``kernel(*args)`` for each ``args`` in ``calls`` (one per row range): side by side in one
+    ``prange`` loop where :func:`engine.threads.native_pool`, else on :func:`engine.threads.map`."""
+    if len(calls) > 1 and threads.native_pool():
+        ranges_kernel(*(tuple(column) for column in zip(*calls)))
+    else:
+        threads.map(lambda args: kernel(*args), calls)
 
 
 class _RNN(Layer):
@@ -487,9 +496,10 @@ class LSTM(_RNN):
         else:
             h, c = (np.array(s, dtype=dtype, order="C") for s in given_states)
         ranges = threads.row_ranges(n, _MIN_THREAD_ROWS)
-        parts = threads.map(lambda r: _LstmRows(np.ascontiguousarray(x[r[0]:r[1]].transpose(1, 0, 2)),  # (T, n, F)
-                                                h[r[0]:r[1]], c[r[0]:r[1]], need_backprop, self.return_sequences)
-                            .forward(kb, b, rec_blocks), ranges)
+        parts = [_LstmRows(np.ascontiguousarray(x[start:stop].transpose(1, 0, 2)),  # (T, n, F)
+                           h[start:stop], c[start:stop], need_backprop, self.return_sequences) for start, stop in ranges]
+        _side_by_side(recurrent_kernels.lstm_forward, recurrent_kernels.lstm_forward_ranges,
+                      [p.forward_args(kb, b, rec_blocks) for p in parts])
         if self.return_sequences:
             y = np.concatenate([p.ys.transpose(1, 0, 2) for p in parts])
         else:
@@ -509,10 +519,11 @@ class LSTM(_RNN):
                 dh += dy
             kb_t = np.ascontiguousarray(kb.transpose(0, 2, 1))
             rk_t = np.ascontiguousarray(rec_blocks.transpose(0, 2, 1))
-            grads = threads.map(lambda pr: pr[0].backward(
-                kb_t, rk_t, np.empty((0, pr[1][1] - pr[1][0], u), dtype) if dy_seq is None
-                else np.ascontiguousarray(dy_seq[:, pr[1][0]:pr[1][1]], dtype=dtype),
-                dh[pr[1][0]:pr[1][1]], dc[pr[1][0]:pr[1][1]], need_input_grad), list(zip(parts, ranges)))
+            _side_by_side(recurrent_kernels.lstm_backward, recurrent_kernels.lstm_backward_ranges, [p.backward_args(
+                kb_t, rk_t, np.empty((0, stop - start, u), dtype) if dy_seq is None
+                else np.ascontiguousarray(dy_seq[:, start:stop], dtype=dtype),
+                dh[start:stop], dc[start:stop], need_input_grad) for p, (start, stop) in zip(parts, ranges)])
+            grads = [p.grads for p in parts]
             dkb, drk, db = (g.copy() for g in grads[0][1:])
             for _, more_dkb, more_drk, more_db in grads[1:]:
                 dkb += more_dkb

@@ -81,6 +81,36 @@ def test_lstm_on_two_and_three_threads_gives_the_one_thread_results(kwargs, with
             np.testing.assert_array_equal(got, want)  # run to run: the same bits
 
 
+def test_the_ranges_run_on_numbas_openmp_or_tbb_layer_whose_workers_stay_awake(thread_count):
+    import numba
+
+    thread_count(2)
+    LSTM(4)(np.ones((40, 3, 2), "float32"))
+    assert threads.native_pool(), "neither numba's OpenMP nor its TBB threading layer loaded"
+    assert numba.threading_layer() in ("omp", "tbb")
+
+
+_RANGES_WITHOUT_A_NATIVE_LAYER = """
+import numpy as np
+from engine import threads
+from engine.layers import LSTM
+x = np.random.default_rng(0).normal(size=(40, 9, 3)).astype("float32")
+layer = LSTM(5, return_sequences=True)
+threads.set_count(1)
+one = layer(x)
+threads.set_count(2)
+two = layer(x)
+print(threads.native_pool(), bool(np.array_equal(one, two)))
+"""
+
+
+def test_where_numba_offers_only_its_workqueue_layer_the_ranges_run_on_the_python_pool():
+    out = subprocess.run([sys.executable, "-c", _RANGES_WITHOUT_A_NATIVE_LAYER], capture_output=True, text=True,
+                         env={**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
+
+
 def _predict_in_child(x, queue):
     layer = LSTM(4)
     queue.put(np.asarray(layer(x)).tolist())
@@ -89,7 +119,7 @@ def _predict_in_child(x, queue):
 def test_a_forked_child_runs_the_threaded_loop_on_its_own_pool(thread_count):
     thread_count(2)
     x = np.random.default_rng(2).normal(size=(40, 3, 2)).astype("float32")
-    LSTM(4)(x)  # the parent's pool exists now
+    LSTM(4)(x)  # the parent's pool (numba's OpenMP workers, or Python threads) exists now
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_predict_in_child, args=(x, queue))
