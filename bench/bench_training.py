@@ -9,7 +9,9 @@ for 2 epochs timed per epoch by a callback (fitq: a Keras ``Callback``'s ``on_ep
 the workload's batch size (PyTorch under ``torch.no_grad()``, batch by batch, as a ``DataLoader`` would
 feed it). That is the timing a user's own script would do. Each framework runs in its own worker
 process; rounds are interleaved (fitq, torch, torch, fitq, ...) so that a busy machine slows both
-alike, and the table reports the median over rounds with the spread (lowest-highest round) beside it.
+alike; each timed call starts half a second after the last one ended, once the other framework's
+idle OpenMP workers have stopped spinning; and the table reports the median over rounds with the
+spread (lowest-highest round) beside it.
 Peak RSS is measured in a fresh subprocess per framework and workload, while it trains (warm-up epoch
 and 2 epochs).
 
@@ -282,8 +284,8 @@ def serve(framework: str, threads: int, torch_flush_denormal: bool) -> None:
     ``{"cmd": "setup", "workload": name}`` builds the model and data, trains the warm-up epoch and
     predicts once; ``{"cmd": "train", ...}`` answers ``{"epoch_seconds": [...]}`` and
     ``{"cmd": "predict", ...}`` ``{"seconds": ...}``. Each framework lives in its own process so
-    that neither one's idle thread pool (OpenMP's or OpenBLAS's spinning workers) runs while the
-    other one is being timed.
+    that each keeps its own thread pools and settings; :func:`measure` waits :data:`SETTLE_S`
+    before each timed call, so that neither one's idle workers spin while the other is timed.
     """
     limit_threads(framework, threads, torch_flush_denormal)
     runner_class = TorchRunner if framework == "torch" else FitqRunner
@@ -335,13 +337,20 @@ class Worker:
 
 
 MEASURES = ("fitq_train", "torch_train", "fitq_predict", "torch_predict")
+# Each framework's idle OpenMP workers spin for a while after its last parallel region (Intel's
+# OpenMP, fitq's with the mkl extra, for 200 ms: KMP_BLOCKTIME), on the cores the other framework
+# is then timed on: with fitq's workers spinning into PyTorch's turns, PyTorch's lstm_short predict
+# ran at 27.4k samples/s, with them asleep after 1 ms at 31.6k. Every timed call waits this long
+# first, so that neither framework is timed beside the other's spinning workers.
+SETTLE_S = 0.5
 
 
 def measure(names, rounds, threads, torch_flush_denormal=False):
     """{workload: {measure: [samples/s per round]}} for :data:`MEASURES`, or {"skipped": why}.
 
     Rounds alternate between the two worker processes (fitq first on even rounds, torch first on
-    odd ones). A round's training rate comes from the median epoch time of its ``fit``.
+    odd ones), each timed call :data:`SETTLE_S` after the last one ended. A round's training rate
+    comes from the median epoch time of its ``fit``.
     """
     workers = {fw: Worker(fw, threads, torch_flush_denormal) for fw in ("fitq", "torch")}
     results = {}
@@ -361,8 +370,10 @@ def measure(names, rounds, threads, torch_flush_denormal=False):
                     continue
                 w = WORKLOADS[name]
                 for label in (("fitq", "torch") if rnd % 2 == 0 else ("torch", "fitq")):
+                    time.sleep(SETTLE_S)
                     epoch = float(np.median(workers[label].ask("train", name)["epoch_seconds"]))
                     r[f"{label}_train"].append(w.samples / epoch)
+                    time.sleep(SETTLE_S)
                     r[f"{label}_predict"].append(w.samples / workers[label].ask("predict", name)["seconds"])
                 print(f"[{rnd + 1}/{rounds}] {name}: " + ", ".join(f"{m} {r[m][-1]:.0f}/s" for m in MEASURES),
                       flush=True)
