@@ -8,11 +8,16 @@ the convolution's output ``z``. The step keeps the pooled output ``y`` and ``fir
 position in its window of each window's first maximum. The gradient of ``z`` is ``dy`` at its
 window's first maximum when that maximum is positive, ``dy * 0`` when it is not (the relu's
 gradient), and 0 elsewhere: the bits of the relu layer's then the max pool's gradients.
+
+:func:`pool`, :func:`pool_grad` and :func:`gather_windows` run their loop over the batch in
+:func:`engine.threads.parts_for` parts side by side (numba ``prange``) where it allows, else on
+the calling thread: the same operations on each sample either way, so the same bits.
 """
 from __future__ import annotations
 
 import numba
 
+from engine import threads
 from engine.kernels import _JIT
 
 
@@ -73,3 +78,73 @@ def relu_pool_grad(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz):
                         for ch in range(f):
                             g = d[q, ch] if top[q, ch] > zero else d[q, ch] * zero
                             row[q * stride_w + j, ch] = g if hit[q, ch] == p else zero
+
+
+@numba.njit(**_JIT)
+def _gather_windows(xpad, start, sh, sw, dh, dw, out):
+    kh, kw = out.shape[3], out.shape[4]
+    for b in range(out.shape[0]):
+        for r in range(out.shape[1]):
+            for q in range(out.shape[2]):
+                for i in range(kh):
+                    src, dst = xpad[start + b, r * sh + i * dh], out[b, r, q, i]  # (Wp, C), (kw, C)
+                    for j in range(kw):
+                        for ch in range(dst.shape[1]):
+                            dst[j, ch] = src[q * sw + j * dw, ch]
+
+
+# ------------------------------------------------------------ the batch in parts side by side
+@numba.njit(parallel=True, **_JIT)
+def _bias_relu_pool_parts(z, bias, pool_h, pool_w, stride_h, stride_w, y, first, parts):
+    n = y.shape[0]
+    for p in numba.prange(parts):
+        lo, hi = n * p // parts, n * (p + 1) // parts
+        bias_relu_pool(z[lo:hi], bias, pool_h, pool_w, stride_h, stride_w, y[lo:hi],
+                       first[lo:hi] if first.shape[0] else first)
+
+
+@numba.njit(parallel=True, **_JIT)
+def _relu_pool_grad_parts(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz, parts):
+    n = dy.shape[0]
+    for p in numba.prange(parts):
+        lo, hi = n * p // parts, n * (p + 1) // parts
+        relu_pool_grad(dy[lo:hi], y[lo:hi], first[lo:hi], pool_h, pool_w, stride_h, stride_w, dz[lo:hi])
+
+
+@numba.njit(parallel=True, **_JIT)
+def _gather_windows_parts(xpad, start, sh, sw, dh, dw, out, parts):
+    n = out.shape[0]
+    for p in numba.prange(parts):
+        lo, hi = n * p // parts, n * (p + 1) // parts
+        _gather_windows(xpad, start + lo, sh, sw, dh, dw, out[lo:hi])
+
+
+def pool(z, bias, pool_h, pool_w, stride_h, stride_w, y, first) -> None:
+    """:func:`bias_relu_pool`, the batch in parts side by side where :func:`engine.threads.parts_for` allows."""
+    parts = threads.parts_for(y.shape[0])
+    if parts > 1:
+        _bias_relu_pool_parts(z, bias, pool_h, pool_w, stride_h, stride_w, y, first, parts)
+    else:
+        bias_relu_pool(z, bias, pool_h, pool_w, stride_h, stride_w, y, first)
+
+
+def pool_grad(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz) -> None:
+    """:func:`relu_pool_grad`, the batch in parts side by side where :func:`engine.threads.parts_for` allows."""
+    parts = threads.parts_for(dy.shape[0])
+    if parts > 1:
+        _relu_pool_grad_parts(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz, parts)
+    else:
+        relu_pool_grad(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz)
+
+
+def gather_windows(xpad, start, strides, dilation, out) -> None:
+    """``out`` (m, oh, ow, kh, kw, C) = the windows of samples ``start`` to ``start + m`` of ``xpad``
+    (N, Hp, Wp, C), both C-contiguous: the rows of a channel-minor im2col matrix. On 2 threads,
+    cnn's second convolution (64 x 13 x 13 x 32, 3 x 3 windows, 10 x 10 of them) takes 0.46 ms
+    against NumPy's strided copy's 0.92 (0.88 on one thread). Position-major gathers stay with NumPy,
+    whose copy of cnn's first convolution's windows (one channel) took 0.28 ms against 0.42 here."""
+    parts = threads.parts_for(out.shape[0])
+    if parts > 1:
+        _gather_windows_parts(xpad, start, *strides, *dilation, out, parts)
+    else:
+        _gather_windows(xpad, start, *strides, *dilation, out)

@@ -1,12 +1,13 @@
 """How many threads the engine's compiled loops may split a batch over, and the pools they run on.
 
-The LSTM's time loop (:mod:`engine.recurrent_kernels`) is one compiled call per batch that holds
-no GIL; rows of a batch are independent, so it runs over row ranges side by side. Where oneTBB
-(the ``tbb`` package) loads, :func:`native_pool` is true and the ranges run as one numba
-``prange`` loop on numba's TBB threading layer, whose workers stay awake for a moment between
-calls; elsewhere :func:`map` runs them on a Python thread pool, whose sleeping workers took 0.3 to
-0.4 ms to wake for each call on this project's 2-core VM (an LSTM(64) on 64 sequences of 20:
-1.1-1.3 ms a call against 0.75-1.0 on one range alone). NumPy's BLAS has threads of its own,
+The LSTM's time loop (:mod:`engine.recurrent_kernels`) and the fused convolution step's pooling
+and window gathers (:mod:`engine.conv_kernels`) are compiled loops over a batch whose samples are
+independent, so they run over parts of the batch side by side. Where :func:`native_pool` is true,
+a part each is one iteration of a numba ``prange`` loop on numba's OpenMP (or TBB) threading
+layer, whose workers stay awake for a while between calls; elsewhere the LSTM's ranges run on
+:func:`map`, a Python thread pool, and the convolution's loops on the calling thread. The pool's
+sleeping workers took 0.3 to 0.4 ms to wake for each call on this project's 2-core VM (an
+LSTM(64) on 64 sequences of 20: 1.1-1.3 ms a call against 0.75-1.0 on one range alone). NumPy's BLAS has threads of its own,
 which the products use; this count is for the engine's loops, as TensorFlow's intra-op setting
 is for its kernels.
 
@@ -84,6 +85,12 @@ def map(fn: Callable[[T], R], items: list[T]) -> list[R]:  # noqa: A001 - the po
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=_count, thread_name_prefix="fitq-engine")
     return list(_pool.map(fn, items))
+
+
+def parts_for(items: int) -> int:
+    """How many parts a compiled ``prange`` loop over ``items`` independent items (a batch's samples)
+    runs in: up to :func:`count` where :func:`native_pool`; 1 means run the one-thread kernel."""
+    return min(_count, items) if _count > 1 and items > 1 and native_pool() else 1
 
 
 def native_pool() -> bool:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from engine import backend, gemm, kernels
+from engine import backend, conv_kernels, gemm, kernels
 
 # Up to this many channels, gathering the windows kernel-position-major (runs along the output
 # width) is faster than channel-minor rows (runs of kernel_width * channels).
@@ -159,10 +159,14 @@ def conv_gemm(xpad, kernel, strides, dilation, out_hw, bias=None, keep=True, epi
     else:
         buf = xp.empty((m, oh, ow, cols), dtype=xpad.dtype)
         gather, lead = buf.reshape(m, oh, ow, kh, kw, c), ()
+    compiled_gather = not position_major and kernels.fusable(xpad)
     for lo in range(0, n, step):
         hi = min(n, lo + step)
         piece = slice(lo, hi) if keep else slice(0, hi - lo)
-        gather[lead + (piece,)] = view[lead + (slice(lo, hi),)]
+        if compiled_gather:
+            conv_kernels.gather_windows(xpad, lo, strides, dilation, gather[piece])
+        else:
+            gather[lead + (piece,)] = view[lead + (slice(lo, hi),)]
         a = buf[:, piece].reshape(cols, -1).T if position_major else buf[piece].reshape(-1, cols)
         if epilogue:
             z = y[:(hi - lo) * rows]

@@ -90,7 +90,7 @@ class ConvPool:
         first = np.empty(y.shape if need_backprop else (0,) + y.shape[1:], np.uint8)  # the backward pass's
 
         def epilogue(lo, hi, z):
-            conv_kernels.bias_relu_pool(z.reshape((hi - lo,) + out_hw + (f,)), bias, *window, y[lo:hi], first[lo:hi])
+            conv_kernels.pool(z.reshape((hi - lo,) + out_hw + (f,)), bias, *window, y[lo:hi], first[lo:hi])
 
         ops.conv_gemm(xpad, kernel, strides, dilation, out_hw, keep=False, epilogue=epilogue)
         if not need_backprop:
@@ -137,13 +137,13 @@ def _backward_pieces(dy, y, first, window, xpad, kernel, need_input_grad, stride
     for lo in range(0, n, step):
         hi = min(n, lo + step)
         piece = dz[:hi - lo]
-        conv_kernels.relu_pool_grad(dy[lo:hi], y[lo:hi], first[lo:hi], *window, piece)
+        conv_kernels.pool_grad(dy[lo:hi], y[lo:hi], first[lo:hi], *window, piece)
         d2 = piece.reshape(-1, f)
         if position_major:
             cols[:, :, :, :hi - lo] = view[:, :, :, lo:hi]
             gemm.matmul(cols[:, :, :, :hi - lo].reshape(k, -1), d2, out=part)
         else:
-            cols[:hi - lo] = view[lo:hi]
+            conv_kernels.gather_windows(xpad, lo, strides, dilation, cols[:hi - lo])
             gemm.matmul(d2.T, cols[:hi - lo].reshape(-1, k), out=part)
         dk += part
         db += ops.channel_sums(d2)

@@ -3,7 +3,7 @@ layers run one after the other."""
 import numpy as np
 import pytest
 
-from engine import Model, Sequential, activations, conv_kernels, kernels, layers, set_random_seed
+from engine import Model, Sequential, activations, conv_kernels, kernels, layers, set_random_seed, threads
 from engine.layers import conv_ops as ops
 from engine.layers import conv_pool
 
@@ -50,6 +50,39 @@ def test_kernels_give_the_bits_of_the_bias_relu_and_pool_layers(dtype, pool, str
     dz = np.full_like(z, 7.0)
     conv_kernels.relu_pool_grad(dy, y, first, *pool, *strides, dz)
     np.testing.assert_array_equal(dz, kernels.relu_grad(pooled_grad, a))
+
+    before = threads.count()
+    try:
+        for count in (1, 2, 3):  # the batch in parts side by side: the same bits
+            threads.set_count(count)
+            y_parts, first_parts, inferred = np.empty_like(y), np.empty_like(first), np.empty_like(y)
+            conv_kernels.pool(z, bias, *pool, *strides, y_parts, first_parts)
+            conv_kernels.pool(z, bias, *pool, *strides, inferred, np.empty((0,) + first.shape[1:], np.uint8))
+            dz_parts = np.full_like(z, 7.0)
+            conv_kernels.pool_grad(dy, y, first, *pool, *strides, dz_parts)
+            for got, want in ((y_parts, y), (first_parts, first), (inferred, y), (dz_parts, dz)):
+                np.testing.assert_array_equal(got, want)
+    finally:
+        threads.set_count(before)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("strides,dilation", [((1, 1), (1, 1)), ((2, 1), (1, 2)), ((3, 2), (2, 1))])
+def test_the_compiled_window_gather_copies_what_numpys_strided_view_holds(dtype, strides, dilation):
+    rng = np.random.default_rng(3)
+    xpad = rng.standard_normal((7, 11, 12, 4)).astype(dtype)
+    kernel = (3, 2)
+    out_hw = tuple(ops.output_length(s, k, st, d, "valid") for s, k, st, d in zip((11, 12), kernel, strides, dilation))
+    want = ops.windows(xpad, kernel, strides, dilation, out_hw)[2:6]  # samples 2 to 5
+    before = threads.count()
+    try:
+        for count in (1, 2, 3):
+            threads.set_count(count)
+            out = np.full(want.shape, np.nan, dtype)
+            conv_kernels.gather_windows(xpad, 2, strides, dilation, out)
+            np.testing.assert_array_equal(out, want)
+    finally:
+        threads.set_count(before)
 
 
 def _model(input_shape, conv, pool, before=()):
