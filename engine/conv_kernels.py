@@ -10,8 +10,9 @@ window's first maximum when that maximum is positive, ``dy * 0`` when it is not 
 gradient), and 0 elsewhere: the bits of the relu layer's then the max pool's gradients.
 
 :func:`pool`, :func:`pool_grad` and :func:`gather_windows` run their loop over the batch in
-:func:`engine.threads.parts_for` parts side by side (numba ``prange``) where it allows, else on
-the calling thread: the same operations on each sample either way, so the same bits.
+:func:`engine.threads.parts_for` parts side by side (numba ``prange``) where it allows (the
+products beside them on oneMKL's Intel OpenMP workers), else on the calling thread: the same
+operations on each sample either way, so the same bits.
 """
 from __future__ import annotations
 
@@ -121,7 +122,7 @@ def _gather_windows_parts(xpad, start, sh, sw, dh, dw, out, parts):
 
 def pool(z, bias, pool_h, pool_w, stride_h, stride_w, y, first) -> None:
     """:func:`bias_relu_pool`, the batch in parts side by side where :func:`engine.threads.parts_for` allows."""
-    parts = threads.parts_for(y.shape[0])
+    parts = threads.parts_for(y.shape[0], between_products=True)
     if parts > 1:
         _bias_relu_pool_parts(z, bias, pool_h, pool_w, stride_h, stride_w, y, first, parts)
     else:
@@ -130,7 +131,7 @@ def pool(z, bias, pool_h, pool_w, stride_h, stride_w, y, first) -> None:
 
 def pool_grad(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz) -> None:
     """:func:`relu_pool_grad`, the batch in parts side by side where :func:`engine.threads.parts_for` allows."""
-    parts = threads.parts_for(dy.shape[0])
+    parts = threads.parts_for(dy.shape[0], between_products=True)
     if parts > 1:
         _relu_pool_grad_parts(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz, parts)
     else:
@@ -143,7 +144,7 @@ def gather_windows(xpad, start, strides, dilation, out) -> None:
     cnn's second convolution (64 x 13 x 13 x 32, 3 x 3 windows, 10 x 10 of them) takes 0.46 ms
     against NumPy's strided copy's 0.92 (0.88 on one thread). Position-major gathers stay with NumPy,
     whose copy of cnn's first convolution's windows (one channel) took 0.28 ms against 0.42 here."""
-    parts = threads.parts_for(out.shape[0])
+    parts = threads.parts_for(out.shape[0], between_products=True)
     if parts > 1:
         _gather_windows_parts(xpad, start, *strides, *dilation, out, parts)
     else:

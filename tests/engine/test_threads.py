@@ -127,3 +127,20 @@ def test_a_forked_child_runs_the_threaded_loop_on_its_own_pool(thread_count):
     out = queue.get(timeout=60)
     child.join(60)
     assert child.exitcode == 0 and np.asarray(out).shape == (40, 4)
+
+
+_PARTS = """
+from engine import gemm, threads
+threads.set_count(2)
+print(gemm.backend(), threads.parts_for(64), threads.parts_for(64, between_products=True))
+"""
+
+
+@pytest.mark.parametrize("gemm_env, want", [("numpy", ["numpy", "2", "1"]), ("auto", ["mkl", "2", "2"])])
+def test_a_convolutions_loops_split_only_where_onemkl_shares_their_openmp_workers(gemm_env, want):
+    out = subprocess.run([sys.executable, "-c", _PARTS], capture_output=True, text=True,
+                         env={**os.environ, "FITQ_GEMM": gemm_env, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    if out.stdout.split()[0] != want[0]:
+        pytest.skip("oneMKL (the mkl extra) is not installed here")
+    assert out.stdout.split() == want  # OpenBLAS's own workers would spin beside the loop's
