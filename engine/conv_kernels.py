@@ -120,22 +120,24 @@ def _gather_windows_parts(xpad, start, sh, sw, dh, dw, out, parts):
         _gather_windows(xpad, start + lo, sh, sw, dh, dw, out[lo:hi])
 
 
+def _in_parts(items, kernel, parts_kernel, *args) -> None:
+    """``kernel(*args)``, or ``parts_kernel(*args, parts)`` over ``items`` samples where
+    :func:`engine.threads.parts_for` gives more than one part."""
+    parts = threads.parts_for(items, between_products=True)
+    if parts > 1:
+        parts_kernel(*args, parts)
+    else:
+        kernel(*args)
+
+
 def pool(z, bias, pool_h, pool_w, stride_h, stride_w, y, first) -> None:
     """:func:`bias_relu_pool`, the batch in parts side by side where :func:`engine.threads.parts_for` allows."""
-    parts = threads.parts_for(y.shape[0], between_products=True)
-    if parts > 1:
-        _bias_relu_pool_parts(z, bias, pool_h, pool_w, stride_h, stride_w, y, first, parts)
-    else:
-        bias_relu_pool(z, bias, pool_h, pool_w, stride_h, stride_w, y, first)
+    _in_parts(y.shape[0], bias_relu_pool, _bias_relu_pool_parts, z, bias, pool_h, pool_w, stride_h, stride_w, y, first)
 
 
 def pool_grad(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz) -> None:
     """:func:`relu_pool_grad`, the batch in parts side by side where :func:`engine.threads.parts_for` allows."""
-    parts = threads.parts_for(dy.shape[0], between_products=True)
-    if parts > 1:
-        _relu_pool_grad_parts(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz, parts)
-    else:
-        relu_pool_grad(dy, y, first, pool_h, pool_w, stride_h, stride_w, dz)
+    _in_parts(dy.shape[0], relu_pool_grad, _relu_pool_grad_parts, dy, y, first, pool_h, pool_w, stride_h, stride_w, dz)
 
 
 def gather_windows(xpad, start, strides, dilation, out) -> None:
@@ -144,8 +146,4 @@ def gather_windows(xpad, start, strides, dilation, out) -> None:
     cnn's second convolution (64 x 13 x 13 x 32, 3 x 3 windows, 10 x 10 of them) takes 0.46 ms
     against NumPy's strided copy's 0.92 (0.88 on one thread). Position-major gathers stay with NumPy,
     whose copy of cnn's first convolution's windows (one channel) took 0.28 ms against 0.42 here."""
-    parts = threads.parts_for(out.shape[0], between_products=True)
-    if parts > 1:
-        _gather_windows_parts(xpad, start, *strides, *dilation, out, parts)
-    else:
-        _gather_windows(xpad, start, *strides, *dilation, out)
+    _in_parts(out.shape[0], _gather_windows, _gather_windows_parts, xpad, start, *strides, *dilation, out)

@@ -7,9 +7,9 @@ a part each is one iteration of a numba ``prange`` loop on numba's OpenMP (or TB
 layer, whose workers stay awake for a while between calls; elsewhere the LSTM's ranges run on
 :func:`map`, a Python thread pool, and the convolution's loops on the calling thread. The pool's
 sleeping workers took 0.3 to 0.4 ms to wake for each call on this project's 2-core VM (an
-LSTM(64) on 64 sequences of 20: 1.1-1.3 ms a call against 0.75-1.0 on one range alone). NumPy's BLAS has threads of its own,
-which the products use; this count is for the engine's loops, as TensorFlow's intra-op setting
-is for its kernels.
+LSTM(64) on 64 sequences of 20: 1.15-1.8 ms a call against 0.75-1.0 on one range alone). NumPy's
+BLAS has threads of its own, which the products use; this count is for the engine's loops, as
+TensorFlow's intra-op setting is for its kernels.
 
 The count is ``FITQ_THREADS``, else ``OMP_NUM_THREADS`` (which also limits NumPy's OpenBLAS and
 oneMKL), else the CPUs this process may run on; :func:`set_count` changes it.

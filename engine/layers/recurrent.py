@@ -497,7 +497,8 @@ class LSTM(_RNN):
             h, c = (np.array(s, dtype=dtype, order="C") for s in given_states)
         ranges = threads.row_ranges(n, _MIN_THREAD_ROWS)
         parts = [_LstmRows(np.ascontiguousarray(x[start:stop].transpose(1, 0, 2)),  # (T, n, F)
-                           h[start:stop], c[start:stop], need_backprop, self.return_sequences) for start, stop in ranges]
+                           h[start:stop], c[start:stop], need_backprop, self.return_sequences)
+                 for start, stop in ranges]
         _side_by_side(recurrent_kernels.lstm_forward, recurrent_kernels.lstm_forward_ranges,
                       [p.forward_args(kb, b, rec_blocks) for p in parts])
         if self.return_sequences:
