@@ -100,7 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_tags=[{"name": tag} for tag in DOC_SECTIONS])
     app.state.settings = settings or get_settings()
     errors.install(app)
-    # Routers are matched in order: the jobs router, which dashboards poll, comes first.
+    # Routes are matched in order: the job read, which dashboards poll, then the jobs router.
+    jobs.install_job_read(app)
     for module in (jobs, job_details, health, datasets, model_files, sweeps, metrics, dashboard):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     docs.install(app)
