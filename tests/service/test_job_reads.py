@@ -78,3 +78,11 @@ def test_job_read_of_another_tenant_is_not_found(settings, make_api, redis_conn)
         redis_conn.delete(layout.job_key(job_id))
         assert bob.http.get(f"/v1/jobs/{job_id}").status_code == 404
         assert alice.job(job_id)["status"] == "failed"
+
+
+def test_head_of_a_job_answers_its_headers_without_the_body(api, settings, redis_conn):
+    job_id = finished_record(Records(redis_conn, Store(settings.data_dir)))
+    got, head = api.http.get(f"/v1/jobs/{job_id}"), api.http.head(f"/v1/jobs/{job_id}")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == got.headers["etag"] and head.headers["content-type"] == "application/json"
+    assert api.http.head(f"/v1/jobs/{new_id('job')}").status_code == 404
