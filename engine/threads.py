@@ -127,16 +127,19 @@ def _load_native_layer() -> bool:
     from numba.np.ufunc import parallel
 
     global _intel_openmp
+    launched_before = parallel._is_initialized  # by other code: its pool's OpenMP is not known to be Intel's
     loaded = set()
     for library in ("libiomp5.so", "libtbb.so.12"):  # numba's pools find these by name only once loaded
         path = Path(sys.prefix) / "lib" / library
-        if path.exists():
+        try:
             ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-            loaded.add(library)
+        except OSError:  # absent, or not loadable here: numba's layers look for their own
+            continue
+        loaded.add(library)
     numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
     try:
         parallel._launch_threads()
     except ValueError:  # the layer NUMBA_THREADING_LAYER names did not load
         return False
-    _intel_openmp = numba.threading_layer() == "omp" and "libiomp5.so" in loaded
+    _intel_openmp = numba.threading_layer() == "omp" and "libiomp5.so" in loaded and not launched_before
     return numba.threading_layer() in ("omp", "tbb")
