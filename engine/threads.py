@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from engine import gemm
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -98,11 +100,8 @@ def parts_for(items: int, between_products: bool = False) -> int:
     samples/s instead of 9.3k on the calling thread."""
     if _count < 2 or items < 2 or not native_pool():
         return 1
-    if between_products:
-        from engine import gemm
-
-        if not (_intel_openmp and gemm.backend() == "mkl"):
-            return 1
+    if between_products and not (_intel_openmp and gemm.backend() == "mkl"):
+        return 1
     return min(_count, items)
 
 
