@@ -11,7 +11,8 @@ OpenBLAS alone. So where MKL is loaded it takes every product above ``OPENBLAS_O
 multiply-adds, at the thread count it is given; OpenBLAS runs smaller ones on the calling thread by
 its own rule; and while ``fit``, ``evaluate`` or ``predict`` runs in the main thread,
 :func:`openblas_on_caller` holds OpenBLAS (NumPy's and SciPy's) at one thread for the products that
-do not come here. MKL is loaded
+do not come here; a process that computes only through the engine (a worker and the job processes
+it forks) holds OpenBLAS at one thread for good (:func:`hold_openblas_on_caller`). MKL is loaded
 with its conditional numerical reproducibility set to ``AUTO`` (``MKL_CBWR``), so a product gives
 the same bits from run to run at a given thread count. ``FITQ_GEMM=numpy`` keeps every product with
 NumPy.
@@ -107,17 +108,40 @@ def openblas_on_caller() -> Iterator[None]:
     only from the process's main thread (measured with NumPy's 0.3.31), so in another thread (the
     API's predict) the block does nothing, and OpenBLAS keeps threading products above its own size
     threshold there."""
-    global _openblas
     if _MKL is None or threading.current_thread() is not threading.main_thread():
         yield  # no MKL to make room for, or a thread whose thread count OpenBLAS would not take
         return
+    libraries = _openblas_libraries()
+    if all(lib["num_threads"] == 1 for lib in libraries.info()):
+        # Held already (hold_openblas_on_caller): in a forked process, setting a thread count, even
+        # the same one, would start OpenBLAS's workers again, to spin beside the products.
+        yield
+        return
+    with libraries.limit(limits=1):
+        yield
+
+
+def hold_openblas_on_caller() -> None:
+    """For a process that computes only through the engine (a worker, and the job processes it forks):
+    where MKL takes the large products, OpenBLAS stays at one thread from now on, in and out of
+    :func:`openblas_on_caller`. In a process forked from one that used OpenBLAS, every change of its
+    thread count (the one ``fit`` and ``predict`` make on entry, and the one back on return) starts
+    its workers again, and they spin on the cores for 100 ms or more with nothing to do, beside the
+    training and what the process does next (a job's bookkeeping, its exit). Call it from the main
+    thread."""
+    if _MKL is not None:
+        _openblas_libraries().limit(limits=1)
+
+
+def _openblas_libraries():
+    """threadpoolctl's controller of NumPy's and SciPy's OpenBLAS, looked up once."""
+    global _openblas
     if _openblas is None:
         import scipy.linalg.cython_blas  # noqa: F401 - SciPy's OpenBLAS (numba's np.dot) is loaded before the lookup
         from threadpoolctl import ThreadpoolController
 
         _openblas = ThreadpoolController().select(internal_api="openblas")
-    with _openblas.limit(limits=1):
-        yield
+    return _openblas
 
 
 def _operand(x):

@@ -22,7 +22,7 @@ from rq.exceptions import DeserializationError, StopRequested
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
-from engine import kernels
+from engine import gemm, kernels
 from worker import queues
 from worker.presence import Presence
 from worker.reconciler import Reconciler
@@ -144,6 +144,7 @@ def run(settings: Settings, burst: bool = False, logging_level: str = "INFO", gp
     # Each job runs in a process forked from this one: what is loaded here, every job has at once;
     # frozen, the garbage collector of a job's process leaves it alone (and so its pages stay shared).
     kernels.warm_up()
+    gemm.hold_openblas_on_caller()
     gc.freeze()
     base = f"fitq-{socket.gethostname()}-{os.getpid()}" + (f"-gpu{gpu}" if gpu is not None else "")
     presence = Presence(settings.redis_url, base, settings.heartbeat_interval, settings.heartbeat_ttl).start()

@@ -146,6 +146,45 @@ def test_fit_and_predict_hold_openblas_at_one_thread_beside_mkl_and_give_the_thr
     assert seen and all(s == ([1] if MKL_TAKES_PRODUCTS else [2]) for s in seen)
 
 
+_FORKED_JOB = """
+import json, os, numpy as np
+from threadpoolctl import threadpool_info
+from engine import Sequential, gemm, layers
+def threads():
+    return len(os.listdir('/proc/self/task'))
+def openblas():
+    return sorted({lib['num_threads'] for lib in threadpool_info() if lib['internal_api'] == 'openblas'})
+x = np.random.default_rng(0).random((256, 300), dtype=np.float32)
+x @ x.T  # OpenBLAS's workers started here, as a worker's warm-up starts them
+gemm.hold_openblas_on_caller()
+read, write = os.pipe()
+if os.fork() == 0:  # a job's process
+    before = threads()
+    m = Sequential([layers.Input((300,)), layers.Dense(8), layers.Dense(1)])
+    m.compile(optimizer='adam', loss='mse')
+    m.fit(x, x[:, :1], batch_size=32, epochs=1, verbose=0)
+    m.predict(x, verbose=0)
+    os.write(write, json.dumps({'before': before, 'after': threads(), 'openblas': openblas()}).encode())
+    os._exit(0)
+os.close(write)
+print(os.read(read, 1000).decode())
+"""
+
+
+def test_a_job_process_forked_from_a_worker_starts_no_openblas_workers_beside_mkl():
+    """Where MKL takes the large products, a worker holds OpenBLAS at one thread for good: the job
+    processes it forks train and predict without OpenBLAS starting threads (which would spin on the
+    cores beside the job). Without MKL, OpenBLAS keeps its threads and runs products on them."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "2"}
+    res = subprocess.run([sys.executable, "-c", _FORKED_JOB], env=env, cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    job = json.loads(res.stdout.strip().splitlines()[-1])
+    if MKL_TAKES_PRODUCTS:
+        assert job == {"before": 1, "after": 1, "openblas": [1]}
+    else:
+        assert job["openblas"] == [2] and job["after"] > job["before"] == 1
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("b_transposed", [False, True])
 def test_packed_weights_give_the_product_whatever_the_batch_sizes(dtype, b_transposed):
