@@ -17,6 +17,7 @@ import time
 from itertools import count
 
 import redis
+from redis.driver_info import DriverInfo
 from rq import Worker
 from rq.exceptions import DeserializationError, StopRequested
 from rq.serializers import JSONSerializer
@@ -149,7 +150,9 @@ def run(settings: Settings, burst: bool = False, logging_level: str = "INFO", gp
     base = f"fitq-{socket.gethostname()}-{os.getpid()}" + (f"-gpu{gpu}" if gpu is not None else "")
     presence = Presence(settings.redis_url, base, settings.heartbeat_interval, settings.heartbeat_ttl).start()
     reconciler = Reconciler(settings, RECONCILE_INTERVAL).start()
-    conn = redis.Redis.from_url(settings.redis_url)
+    # Each horse opens its own connection (redis-py resets a pool after fork); with the version named
+    # here, redis-py does not look it up in the installed packages' metadata for every new connection.
+    conn = redis.Redis.from_url(settings.redis_url, driver_info=DriverInfo(lib_version=redis.__version__))
     names = list(queues.GPU_QUEUES if gpu is not None else queues.CPU_QUEUES)
     worker = None
     try:
