@@ -16,7 +16,9 @@ backlog is queued) and reports, as JSON:
   stream; p50 and p99;
 - ``GET /v1/jobs/{id}`` reads with 1 and 8 concurrent keep-alive clients, ``--rounds`` rounds
   alternating the two: requests per second, latency, the API process's CPU milliseconds per request
-  and the load generator's own. Medians over rounds, with each round's values as the spread.
+  and the load generator's own, and the share of the machine's CPU time its hypervisor took away
+  during each round (steal; on a shared virtual machine a round with much of it reads slower).
+  Medians over rounds, with each round's values as the spread.
 
 The load generator is a lean asyncio HTTP/1.1 client (one protocol object per keep-alive connection,
 no HTTP library), so it leaves the API most of the machine; its CPU use is reported all the same.
@@ -131,18 +133,23 @@ async def _read_load(host: str, port: int, path: str, clients: int, seconds: flo
 
 def read_load(host: str, port: int, path: str, clients: int, seconds: float, server: psutil.Process) -> dict:
     """``clients`` keep-alive connections reading ``path`` for ``seconds``: requests per second,
-    latency, and CPU milliseconds per request of ``server`` and of this load generator."""
+    latency, CPU milliseconds per request of ``server`` and of this load generator, and the share of
+    the machine's CPU time that its hypervisor took for others meanwhile (steal: a virtual machine's
+    rounds are only comparable where it is low)."""
     me = psutil.Process()
     server_cpu, own_cpu, start = sum(server.cpu_times()[:2]), sum(me.cpu_times()[:2]), time.perf_counter()
+    steal = getattr(psutil.cpu_times(), "steal", 0.0)
     latencies, errors = asyncio.run(_read_load(host, port, path, clients, seconds))
     elapsed = time.perf_counter() - start
     server_cpu, own_cpu = sum(server.cpu_times()[:2]) - server_cpu, sum(me.cpu_times()[:2]) - own_cpu
+    steal = getattr(psutil.cpu_times(), "steal", 0.0) - steal
     if errors:
         raise RuntimeError(f"{errors} of {len(latencies)} reads did not answer 200")
     n = max(len(latencies), 1)
     return {"rps": round(len(latencies) / elapsed, 1), "latency_ms": ms(latencies),
             "api_cpu_ms_per_request": round(1000 * server_cpu / n, 3),
-            "client_cpu_ms_per_request": round(1000 * own_cpu / n, 3)}
+            "client_cpu_ms_per_request": round(1000 * own_cpu / n, 3),
+            "cpu_stolen_percent": round(100 * steal / (elapsed * (os.cpu_count() or 1)), 1)}
 
 
 def read_rounds(host: str, port: int, path: str, server: psutil.Process, seconds: float, rounds: int,
@@ -160,6 +167,7 @@ def read_rounds(host: str, port: int, path: str, server: psutil.Process, seconds
 
         out[f"{clients}_client{'s' if clients > 1 else ''}"] = {
             "rps": median("rps"), "rps_rounds": [r["rps"] for r in results],
+            "cpu_stolen_percent_rounds": [r["cpu_stolen_percent"] for r in results],
             "latency_p50_ms": median("latency_ms", "p50"), "latency_p99_ms": median("latency_ms", "p99"),
             "api_cpu_ms_per_request": median("api_cpu_ms_per_request"),
             "client_cpu_ms_per_request": median("client_cpu_ms_per_request")}
