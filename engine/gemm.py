@@ -112,7 +112,7 @@ def openblas_on_caller() -> Iterator[None]:
         yield  # no MKL to make room for, or a thread whose thread count OpenBLAS would not take
         return
     libraries = _openblas_libraries()
-    if all(lib["num_threads"] == 1 for lib in libraries.info()):
+    if all(lib.num_threads == 1 for lib in libraries.lib_controllers):
         # Held already (hold_openblas_on_caller): in a forked process, setting a thread count, even
         # the same one, would start OpenBLAS's workers again, to spin beside the products.
         yield
